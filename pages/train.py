@@ -1,0 +1,8 @@
+"""Train page (placeholder until its issue lands)."""
+
+import streamlit as st
+
+import ui
+
+st.title("Train")
+ui.not_built("train")
