@@ -31,7 +31,9 @@ def _pet_picker() -> tuple[str, images.Image.Image] | None:
 
     items = data.pets_by_breed()
     if not items:
-        st.sidebar.caption("The Oxford-IIIT Pet dataset is not on disk yet (see the Training page).")
+        st.sidebar.caption(
+            "The Oxford-IIIT Pet dataset is not on disk yet (see the Training page)."
+        )
         return None
     breed = st.sidebar.selectbox("Breed", sorted(items), key="sidebar_breed")
     paths = items[breed]
