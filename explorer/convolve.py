@@ -1,0 +1,535 @@
+"""Convolution, one step at a time: kernel presets, a single window × kernel = value step, the
+full convolution with every padding mode, and the same convolution written as a matrix multiply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor, nn
+
+# The app's padding names (grid_sample / fastai) and what F.pad calls the same thing.
+# explorer/augment.py keeps the same mapping for resampling; the two should become one.
+PADDING_MODES: MappingProxyType[str, str] = MappingProxyType(
+    {"zeros": "constant", "border": "replicate", "reflection": "reflect"}
+)
+
+PADDING_EXPLAINED: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "zeros": "pixels outside the image count as 0 (black)",
+        "border": "pixels outside the image copy the nearest edge pixel",
+        "reflection": "pixels outside the image mirror the image, without repeating the edge pixel",
+    }
+)
+
+CUSTOM = "custom"  # the preset name shown once a person edits a kernel cell
+
+# Guards against a conv_matrix that would not fit in memory (4M cells = 16 MB of float32).
+MAX_MATRIX_CELLS = 1 << 22
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named kernel: integer-friendly rows divided by `divisor`, optionally one per channel.
+
+    Attributes:
+        rows: the kernel entries before division, row by row.
+        divisor: what every entry is divided by (16 for the blur, 6 for the lesson's kernel).
+        channels: None for a 2-D (kh, kw) kernel; 3 to copy it across RGB like the lesson's
+            `.expand(1, 3, 3, 3)`.
+    """
+
+    rows: tuple[tuple[float, ...], ...]
+    divisor: float = 1.0
+    channels: int | None = None
+
+    def kernel(self, dtype: torch.dtype = torch.float32) -> Tensor:
+        """A fresh tensor holding this preset's values.
+
+        Shape:
+            (kh, kw), or (channels, kh, kw) when `channels` is set.
+        """
+        k = torch.tensor(self.rows, dtype=dtype) / self.divisor
+        if self.channels is not None:
+            k = k.expand(self.channels, -1, -1).clone()
+        return k
+
+
+# setosa.io's "Image Kernels" presets plus the kernel the lesson builds by hand.
+PRESETS: MappingProxyType[str, Preset] = MappingProxyType(
+    {
+        "sharpen": Preset(((0, -1, 0), (-1, 5, -1), (0, -1, 0))),
+        "identity": Preset(((0, 0, 0), (0, 1, 0), (0, 0, 0))),
+        "blur": Preset(((1, 2, 1), (2, 4, 2), (1, 2, 1)), divisor=16),
+        "outline": Preset(((-1, -1, -1), (-1, 8, -1), (-1, -1, -1))),
+        "emboss": Preset(((-2, -1, 0), (-1, 1, 1), (0, 1, 2))),
+        "top sobel": Preset(((1, 2, 1), (0, 0, 0), (-1, -2, -1))),
+        "bottom sobel": Preset(((-1, -2, -1), (0, 0, 0), (1, 2, 1))),
+        "left sobel": Preset(((1, 0, -1), (2, 0, -2), (1, 0, -1))),
+        "right sobel": Preset(((-1, 0, 1), (-2, 0, 2), (-1, 0, 1))),
+        "lesson bottom-right edge": Preset(
+            ((0, -5 / 3, 1), (-5 / 3, -5 / 3, 1), (1, 1, 1)), divisor=6, channels=3
+        ),
+    }
+)
+DEFAULT_PRESET = "sharpen"
+LESSON_PRESET = "lesson bottom-right edge"
+
+
+def preset_kernel(name: str, dtype: torch.dtype = torch.float32) -> Tensor:
+    """The kernel of the preset called `name` (see `PRESETS`).
+
+    Shape:
+        (3, 3), or (3, 3, 3) for the lesson's RGB kernel.
+
+    Raises:
+        ValueError: `name` is not a preset.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"There is no kernel preset called {name!r}; pick one of {list(PRESETS)}.")
+    return PRESETS[name].kernel(dtype)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One position of the kernel: the window it covers, window × kernel, and their sum.
+
+    Attributes:
+        window: the input values under the kernel, padding included, as the convolution sees
+            them; (kh, kw) for a 2-D image, (C, kh, kw) for a C-channel one.
+        products: window × kernel, element-wise; same shape as `window`.
+        value: the sum of `products`, i.e. the output pixel at (row, col).
+        top: the window's first input row (negative when it starts in the padding).
+        left: the window's first input column (negative when it starts in the padding).
+        inside: (kh, kw) booleans, True where the window cell is a real pixel, not padding.
+    """
+
+    window: Tensor
+    products: Tensor
+    value: float
+    top: int
+    left: int
+    inside: Tensor
+
+
+@dataclass(frozen=True)
+class ConvMatrix:
+    """A convolution as one matrix: `matrix @ img.flatten()` is the flattened output.
+
+    Attributes:
+        matrix: (out_pixels, in_pixels) weights; in_pixels = C·H·W, out_pixels = H'·W'.
+        tying: same shape, int64: the flat index into the kernel that each cell holds (the same
+            index means the same, tied, weight), -1 for cells that are always zero.
+        out_shape: (H', W'), to reshape the product back into an image.
+    """
+
+    matrix: Tensor
+    tying: Tensor
+    out_shape: tuple[int, int]
+
+
+def _check_kernel(kernel: Tensor) -> None:
+    if not isinstance(kernel, Tensor):
+        raise ValueError(f"The kernel must be a tensor, not a {type(kernel).__name__}.")
+    if kernel.ndim not in (2, 3) or kernel.numel() == 0:
+        raise ValueError(
+            f"The kernel must be (kh, kw) or (C, kh, kw); got shape {tuple(kernel.shape)}."
+        )
+    if kernel.is_floating_point() and not bool(torch.isfinite(kernel).all()):
+        raise ValueError("The kernel contains NaN or infinite values; use finite numbers only.")
+
+
+def _check_settings(padding: int, padding_mode: str, stride: int) -> None:
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(
+            f"Unknown padding mode {padding_mode!r}; use one of {', '.join(PADDING_MODES)}."
+        )
+    if int(padding) != padding or padding < 0:
+        raise ValueError(f"Padding must be a whole number of pixels ≥ 0, not {padding}.")
+    if int(stride) != stride or stride < 1:
+        raise ValueError(f"Stride must be a whole number ≥ 1, not {stride}.")
+
+
+def _as_chw(img: Tensor, kernel: Tensor) -> tuple[Tensor, Tensor]:
+    """Bring image and kernel to (C, H, W) and (C, kh, kw) in one floating dtype and device."""
+    _check_kernel(kernel)
+    if not isinstance(img, Tensor) or img.ndim not in (2, 3):
+        shape = tuple(img.shape) if isinstance(img, Tensor) else type(img).__name__
+        raise ValueError(f"The image must be an (H, W) or (C, H, W) tensor; got {shape}.")
+    dtype = torch.promote_types(img.dtype, kernel.dtype)
+    if not dtype.is_floating_point:
+        dtype = torch.float32
+    x = (img if img.ndim == 3 else img[None]).to(dtype)
+    k = kernel.to(device=x.device, dtype=dtype)
+    if k.ndim == 2:
+        # Like the lesson's .expand: the same 2-D kernel for every channel, then summed.
+        k = k.expand(x.shape[0], -1, -1)
+    elif k.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"The kernel has {k.shape[0]} channels but the image has {x.shape[0]}; they must match."
+        )
+    return x, k
+
+
+def output_size(
+    h: int, w: int, k: int | tuple[int, int], padding: int = 0, stride: int = 1
+) -> tuple[int, int]:
+    """The output height and width: floor((H + 2p − k) / s) + 1 along each axis.
+
+    Raises:
+        ValueError: the kernel does not fit inside the padded image, or bad padding/stride.
+    """
+    _check_settings(padding, "zeros", stride)
+    kh, kw = (k, k) if isinstance(k, int) else k
+    if h < 1 or w < 1 or kh < 1 or kw < 1:
+        raise ValueError("Image and kernel sizes must be at least one pixel.")
+    if h + 2 * padding < kh or w + 2 * padding < kw:
+        raise ValueError(
+            f"A {kh}×{kw} kernel does not fit in a {h}×{w} image with padding {padding}; "
+            "add padding or use a larger image."
+        )
+    return (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
+
+
+def _check_reflection(h: int, w: int, padding: int, padding_mode: str) -> None:
+    if padding_mode == "reflection" and padding >= min(h, w):
+        # A mirror needs a pixel beyond the edge one to copy; F.pad refuses the same case.
+        raise ValueError(
+            f"Reflection padding of {padding} px needs an image larger than {padding} px on each "
+            f"side, and this one is {h}×{w}; use border or zeros padding, or less padding."
+        )
+
+
+def _check_fits(
+    h: int, w: int, kh: int, kw: int, padding: int, padding_mode: str, stride: int
+) -> tuple[int, int]:
+    _check_settings(padding, padding_mode, stride)
+    _check_reflection(h, w, padding, padding_mode)
+    return output_size(h, w, (kh, kw), padding, stride)
+
+
+def pad(img: Tensor, padding: int, padding_mode: str = "zeros") -> Tensor:
+    """The image with `padding` pixels added on every side, as the convolution sees it.
+
+    Shape:
+        (H, W) -> (H + 2p, W + 2p), or (C, H, W) -> (C, H + 2p, W + 2p).
+
+    Raises:
+        ValueError: unknown mode, or reflection wider than the image.
+    """
+    x = img if img.ndim == 3 else img[None]
+    _check_settings(padding, padding_mode, 1)
+    _check_reflection(*x.shape[-2:], padding, padding_mode)
+    if not x.is_floating_point():
+        x = x.float()
+    if padding:
+        x = F.pad(x[None], (padding,) * 4, mode=PADDING_MODES[padding_mode])[0]
+    return x if img.ndim == 3 else x[0]
+
+
+def convolve(
+    img: Tensor,
+    kernel: Tensor,
+    padding: int = 0,
+    padding_mode: str = "zeros",
+    stride: int = 1,
+) -> Tensor:
+    """Cross-correlate `img` with `kernel` the way `F.conv2d` does, channels summed.
+
+    A 2-D kernel on a C-channel image is copied to every channel first (the lesson's
+    `.expand(1, 3, 3, 3)`), so the output is always one channel.
+
+    Args:
+        img: the image; integer images are converted to float.
+        kernel: the weights; must be finite.
+        padding: pixels added on every side before sliding the kernel.
+        padding_mode: "zeros", "border" (repeat the edge pixel) or "reflection" (mirror).
+        stride: how many pixels the kernel moves per output pixel.
+
+    Shape:
+        img (H, W) or (C, H, W); kernel (kh, kw) or (C, kh, kw) -> (H', W') with
+        H' = floor((H + 2p − kh) / s) + 1.
+
+    Raises:
+        ValueError: non-finite kernel, mismatched channels, bad padding/stride, or a kernel that
+            does not fit.
+    """
+    x, k = _as_chw(img, kernel)
+    _check_fits(*x.shape[-2:], *k.shape[-2:], padding, padding_mode, stride)
+    x = pad(x, padding, padding_mode)
+    return F.conv2d(x[None], k[None], stride=stride)[0, 0]
+
+
+def convolve_channels(
+    img: Tensor,
+    kernel: Tensor,
+    padding: int = 0,
+    padding_mode: str = "zeros",
+    stride: int = 1,
+) -> Tensor:
+    """Apply one 2-D kernel to each channel separately (what photo editors and setosa show).
+
+    Unlike `convolve`, the channels are not summed, so an RGB photo stays RGB.
+
+    Shape:
+        img (C, H, W), kernel (kh, kw) -> (C, H', W').
+
+    Raises:
+        ValueError: as `convolve`, or a kernel that is not 2-D.
+    """
+    if kernel.ndim != 2:
+        raise ValueError("Per-channel convolution needs a 2-D (kh, kw) kernel.")
+    x, k = _as_chw(img, kernel)
+    _check_fits(*x.shape[-2:], *k.shape[-2:], padding, padding_mode, stride)
+    x = pad(x, padding, padding_mode)
+    return F.conv2d(x[None], k[:, None], stride=stride, groups=x.shape[0])[0]
+
+
+def source_index(idx: Tensor, n: int, padding_mode: str) -> tuple[Tensor, Tensor]:
+    """Which real pixel each (possibly out-of-range) index reads under a padding mode.
+
+    Args:
+        idx: integer positions along one axis of length `n`; may be negative or ≥ n.
+        n: the axis length.
+        padding_mode: "zeros", "border" or "reflection".
+
+    Returns:
+        (src, live): `src` in [0, n) is the pixel to read; `live` is False where zeros padding
+        means the value is 0 rather than the pixel at `src`.
+
+    Shape:
+        idx (K,) -> src (K,), live (K,).
+    """
+    inside = (idx >= 0) & (idx < n)
+    if padding_mode == "reflection":
+        src = idx.abs()
+        src = torch.where(src >= n, 2 * (n - 1) - src, src)
+        return src.clamp(0, n - 1), torch.ones_like(inside)
+    src = idx.clamp(0, n - 1)
+    return src, inside if padding_mode == "zeros" else torch.ones_like(inside)
+
+
+def step(
+    img: Tensor,
+    kernel: Tensor,
+    row: int,
+    col: int,
+    padding: int = 0,
+    padding_mode: str = "zeros",
+    stride: int = 1,
+) -> Step:
+    """One output pixel of `convolve`, with its working shown.
+
+    Only the kh×kw window is gathered (never the whole padded image), so a step costs the same
+    on a 16-pixel grid and on a photo.
+
+    Shape:
+        window / products: (kh, kw) for an (H, W) image, (C, kh, kw) for a (C, H, W) one.
+
+    Raises:
+        ValueError: as `convolve`, or (row, col) outside the output.
+    """
+    x, k = _as_chw(img, kernel)
+    kh, kw = k.shape[-2:]
+    h, w = x.shape[-2:]
+    oh, ow = _check_fits(h, w, kh, kw, padding, padding_mode, stride)
+    if not (0 <= row < oh and 0 <= col < ow):
+        raise ValueError(f"Position ({row}, {col}) is outside the {oh}×{ow} output.")
+    top, left = row * stride - padding, col * stride - padding
+    rows, rlive = source_index(torch.arange(top, top + kh, device=x.device), h, padding_mode)
+    cols, clive = source_index(torch.arange(left, left + kw, device=x.device), w, padding_mode)
+    live = rlive[:, None] & clive[None, :]
+    window = x[:, rows][:, :, cols] * live
+    products = window * k
+    # Sum in float64 so the value matches F.conv2d to the last digits a person could read.
+    value = float(products.double().sum())
+    r, c = torch.arange(top, top + kh), torch.arange(left, left + kw)
+    inside = ((r >= 0) & (r < h))[:, None] & ((c >= 0) & (c < w))[None, :]
+    if img.ndim == 2:
+        window, products = window[0], products[0]
+    return Step(window, products, value, int(top), int(left), inside)
+
+
+def conv_matrix(h: int, w: int, kernel: Tensor, padding: int = 0, stride: int = 1) -> ConvMatrix:
+    """The (out_pixels × in_pixels) matrix that performs `convolve` with zeros padding.
+
+    Every row is one output pixel; it holds the kernel's entries at the columns of the input
+    pixels under the window, and zeros everywhere else. Zero padding simply drops the entries
+    that would fall outside the image.
+
+    Shape:
+        kernel (kh, kw) or (C, kh, kw) -> matrix, tying (H'·W', C·H·W).
+
+    Raises:
+        ValueError: non-finite kernel, a kernel that does not fit, or a matrix too big to show.
+    """
+    _check_kernel(kernel)
+    k = kernel if kernel.ndim == 3 else kernel[None]
+    if not k.is_floating_point():
+        k = k.float()
+    c, kh, kw = k.shape
+    oh, ow = output_size(h, w, (kh, kw), padding, stride)
+    n_out, n_in = oh * ow, c * h * w
+    if n_out * n_in > MAX_MATRIX_CELLS:
+        raise ValueError(
+            f"A {n_out}×{n_in} matrix is too large to build; use a smaller image or kernel."
+        )
+    # Broadcast over (out row, out col, channel, kernel row, kernel col).
+    r = (torch.arange(oh) * stride - padding)[:, None, None, None, None] + torch.arange(kh)[
+        None, None, None, :, None
+    ]
+    q = (torch.arange(ow) * stride - padding)[None, :, None, None, None] + torch.arange(kw)[
+        None, None, None, None, :
+    ]
+    ch = torch.arange(c)[None, None, :, None, None]
+    full = (oh, ow, c, kh, kw)
+    valid = ((r >= 0) & (r < h) & (q >= 0) & (q < w)).expand(full)
+    out_idx = (torch.arange(oh)[:, None] * ow + torch.arange(ow)[None, :])[..., None, None, None]
+    in_idx = ch * h * w + r.clamp(0, h - 1) * w + q.clamp(0, w - 1)
+    k_idx = torch.arange(c * kh * kw).view(1, 1, c, kh, kw)
+    out_idx, in_idx, k_idx = (t.expand(full)[valid] for t in (out_idx, in_idx, k_idx))
+    tying = torch.full((n_out, n_in), -1, dtype=torch.int64)
+    tying[out_idx, in_idx] = k_idx
+    matrix = torch.zeros(n_out, n_in, dtype=k.dtype)
+    matrix[out_idx, in_idx] = k.flatten()[k_idx]
+    return ConvMatrix(matrix, tying, (oh, ow))
+
+
+def stepper_grid(img: Image.Image, size: int, colour: str = "grey", scale: float = 255.0) -> Tensor:
+    """Shrink a photo to a small grid whose pixels can be read one by one.
+
+    The long side becomes `size` pixels (area averaging, so each cell is the mean colour of the
+    patch it replaces); values are whole 8-bit levels times `scale` / 255, so with the default
+    scale they are the 0–255 integers setosa shows, and with scale 1 they are fastai's [0, 1].
+
+    Args:
+        img: the photo.
+        size: the grid's long side, 2–256.
+        colour: "grey" (ITU-R 601 luma, like PIL's "L") or "rgb".
+        scale: the value of a white pixel.
+
+    Shape:
+        grey (H, W), rgb (3, H, W), with max(H, W) == size.
+    """
+    if not 2 <= size <= 256:
+        raise ValueError(f"The grid size must be between 2 and 256 pixels, not {size}.")
+    if colour not in ("grey", "rgb"):
+        raise ValueError(f"Colour must be 'grey' or 'rgb', not {colour!r}.")
+    w, h = img.size
+    f = size / max(w, h)
+    small = img.convert("RGB").resize(
+        (max(1, round(w * f)), max(1, round(h * f))), Image.Resampling.BOX
+    )
+    if colour == "grey":
+        arr = np.asarray(small.convert("L"), dtype=np.float32)
+        t = torch.from_numpy(arr.copy())
+    else:
+        arr = np.asarray(small, dtype=np.float32)
+        t = torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+    return t * (scale / 255.0)
+
+
+def shrink(img: Image.Image, max_side: int) -> Image.Image:
+    """The image with its long side at most `max_side` (unchanged when already small enough)."""
+    w, h = img.size
+    if max(w, h) <= max_side:
+        return img
+    f = max_side / max(w, h)
+    return img.resize((max(1, round(w * f)), max(1, round(h * f))), Image.Resampling.BOX)
+
+
+def display_range(
+    t: Tensor, method: str = "symmetric", clip: tuple[float, float] = (0.0, 1.0), q: float = 99.0
+) -> tuple[float, float]:
+    """The (low, high) values to map to black and white when showing a convolution's output.
+
+    Methods:
+        "clip": the input's own range `clip`, as setosa shows it (out-of-range values saturate).
+        "symmetric": ±(the q-th percentile of |t|), so 0 is mid-grey and edges of either sign show.
+        "percentile": the (100 − q)-th to q-th percentiles, ignoring a few extreme pixels.
+
+    Never returns low == high (a flat image gets a unit-wide range around its value).
+    """
+    if method == "clip":
+        lo, hi = float(clip[0]), float(clip[1])
+    else:
+        a = t.detach().double().cpu().flatten().numpy()
+        a = a[np.isfinite(a)]
+        if a.size == 0:
+            return 0.0, 1.0
+        if method == "symmetric":
+            m = float(np.percentile(np.abs(a), q))
+            lo, hi = -m, m
+        elif method == "percentile":
+            lo, hi = float(np.percentile(a, 100 - q)), float(np.percentile(a, q))
+        else:
+            raise ValueError(
+                f"Unknown display range {method!r}; use clip, symmetric or percentile."
+            )
+    if not hi > lo:
+        mid = (lo + hi) / 2
+        lo, hi = mid - 0.5, mid + 0.5
+    return lo, hi
+
+
+def rescale(t: Tensor, lo: float, hi: float) -> Tensor:
+    """Map [lo, hi] to [0, 1], clamping values outside, ready for `images.to_image`.
+
+    Shape:
+        any -> same.
+    """
+    return ((t.float() - lo) / (hi - lo)).clamp(0.0, 1.0)
+
+
+def first_conv(model: nn.Module) -> nn.Conv2d:
+    """The model's first 2-D convolution (a resnet body's conv1: 64 filters of 3×7×7).
+
+    Raises:
+        ValueError: the model has no Conv2d.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            return module
+    raise ValueError("This model has no convolution layer to show.")
+
+
+def filter_images(weight: Tensor) -> Tensor:
+    """Each filter stretched to [0, 1] on its own (min → 0, max → 1), so its pattern is visible.
+
+    Shape:
+        (N, C, kh, kw) -> (N, C, kh, kw).
+    """
+    w = weight.detach().float().cpu()
+    flat = w.flatten(1)
+    lo = flat.min(1).values.view(-1, 1, 1, 1)
+    hi = flat.max(1).values.view(-1, 1, 1, 1)
+    return (w - lo) / (hi - lo).clamp_min(1e-12)
+
+
+def filter_grid(weight: Tensor, cols: int = 8, zoom: int = 8, gap: int = 2) -> Tensor:
+    """All filters as one picture: each normalised (`filter_images`), enlarged, tiled row-major.
+
+    Args:
+        weight: a conv layer's weights with 1 or 3 input channels.
+        cols: filters per row.
+        zoom: how many screen pixels each weight becomes (nearest-neighbour, so cells stay sharp).
+        gap: white pixels between filters.
+
+    Shape:
+        (N, C, kh, kw) -> (C, rows·(kh·zoom + gap) − gap, cols·(kw·zoom + gap) − gap).
+    """
+    imgs = filter_images(weight)
+    n, c, kh, kw = imgs.shape
+    rows = -(-n // cols)
+    big = imgs.repeat_interleave(zoom, 2).repeat_interleave(zoom, 3)
+    ch, cw = kh * zoom + gap, kw * zoom + gap
+    out = torch.ones(c, rows * ch - gap, cols * cw - gap)
+    for i in range(n):
+        r, q = divmod(i, cols)
+        out[:, r * ch : r * ch + kh * zoom, q * cw : q * cw + kw * zoom] = big[i]
+    return out

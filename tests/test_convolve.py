@@ -1,0 +1,400 @@
+"""explorer.convolve against independent oracles: nn.Conv2d / F.pad, a numpy loop, hand cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from explorer import convolve as cv
+
+MODES = ["zeros", "border", "reflection"]
+NP_MODES = {"zeros": "constant", "border": "edge", "reflection": "reflect"}
+TORCH_MODES = {"zeros": "zeros", "border": "replicate", "reflection": "reflect"}
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _conv_oracle(img: torch.Tensor, kernel: torch.Tensor, padding: int, mode: str, stride: int):
+    """nn.Conv2d with its own padding_mode: the library's convolution, not ours."""
+    x = img if img.ndim == 3 else img[None]
+    k = kernel if kernel.ndim == 3 else kernel[None]
+    conv = nn.Conv2d(
+        x.shape[0],
+        1,
+        tuple(k.shape[-2:]),
+        stride=stride,
+        padding=padding,
+        padding_mode=TORCH_MODES[mode],
+        bias=False,
+    ).to(x.dtype)
+    with torch.no_grad():
+        conv.weight.copy_(k[None])
+        return conv(x[None])[0, 0]
+
+
+def _numpy_loop(img: np.ndarray, kernel: np.ndarray, padding: int, mode: str, stride: int):
+    """The setosa picture written as plain loops over numpy's own padding."""
+    x = np.pad(img, ((0, 0), (padding, padding), (padding, padding)), mode=NP_MODES[mode])
+    c, kh, kw = kernel.shape
+    oh = (x.shape[1] - kh) // stride + 1
+    ow = (x.shape[2] - kw) // stride + 1
+    out = np.zeros((oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            win = x[:, i * stride : i * stride + kh, j * stride : j * stride + kw]
+            out[i, j] = (win * kernel).sum()
+    return out
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("channels", [None, 1, 3])
+def test_convolve_matches_conv2d(mode, stride, channels):
+    g = _gen(stride * 10 + (channels or 0))
+    shape = (7, 9) if channels is None else (channels, 7, 9)
+    img = torch.rand(shape, generator=g, dtype=torch.float64)
+    kshape = (3, 3) if channels is None else (channels, 3, 3)
+    kernel = torch.randn(kshape, generator=g, dtype=torch.float64)
+    for padding in (0, 1, 2):
+        got = cv.convolve(img, kernel, padding, mode, stride)
+        torch.testing.assert_close(got, _conv_oracle(img, kernel, padding, mode, stride))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_convolve_matches_numpy_loop_with_rectangular_kernel(mode):
+    g = _gen(3)
+    img = torch.rand(2, 6, 5, generator=g, dtype=torch.float64)
+    kernel = torch.randn(2, 2, 3, generator=g, dtype=torch.float64)
+    got = cv.convolve(img, kernel, padding=2, padding_mode=mode, stride=2)
+    want = _numpy_loop(img.numpy(), kernel.numpy(), 2, mode, 2)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-12)
+
+
+def test_2d_kernel_on_rgb_is_the_lessons_expand():
+    g = _gen(4)
+    img = torch.rand(3, 8, 8, generator=g)
+    k = torch.randn(3, 3, generator=g)
+    want = F.conv2d(img[None], k.expand(1, 3, 3, 3))[0, 0]
+    torch.testing.assert_close(cv.convolve(img, k), want)
+
+
+def test_integer_image_gives_float_result():
+    img = torch.arange(16, dtype=torch.uint8).view(4, 4)
+    out = cv.convolve(img, torch.ones(2, 2, dtype=torch.int64))
+    assert out.dtype == torch.float32
+    assert out[0, 0].item() == 0 + 1 + 4 + 5
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_convolve_channels_is_per_channel(mode):
+    g = _gen(5)
+    img = torch.rand(3, 6, 7, generator=g, dtype=torch.float64)
+    k = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    got = cv.convolve_channels(img, k, 1, mode, 2)
+    assert got.shape == (3, 3, 4)
+    for c in range(3):
+        torch.testing.assert_close(got[c], _conv_oracle(img[c], k, 1, mode, 2))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("channels", [None, 3])
+@pytest.mark.parametrize(("padding", "stride"), [(0, 1), (1, 1), (2, 2), (1, 3)])
+def test_step_equals_convolve_everywhere(mode, channels, padding, stride):
+    g = _gen(6)
+    shape = (5, 6) if channels is None else (channels, 5, 6)
+    img = torch.rand(shape, generator=g, dtype=torch.float64)
+    kernel = torch.randn((3, 3) if channels is None else (channels, 3, 3), generator=g)
+    kernel = kernel.double()
+    full = cv.convolve(img, kernel, padding, mode, stride)
+    padded = F.pad(
+        (img if channels else img[None])[None], (padding,) * 4, mode=cv.PADDING_MODES[mode]
+    )[0]
+    for row in range(full.shape[0]):
+        for col in range(full.shape[1]):
+            s = cv.step(img, kernel, row, col, padding, mode, stride)
+            assert s.value == pytest.approx(full[row, col].item(), abs=1e-12)
+            r0, c0 = row * stride, col * stride
+            want_window = padded[:, r0 : r0 + 3, c0 : c0 + 3]
+            if channels is None:
+                want_window = want_window[0]
+            torch.testing.assert_close(s.window, want_window)
+            torch.testing.assert_close(s.products, want_window * kernel)
+            assert (s.top, s.left) == (r0 - padding, c0 - padding)
+            rows = torch.arange(s.top, s.top + 3)
+            cols = torch.arange(s.left, s.left + 3)
+            want_inside = ((rows >= 0) & (rows < 5))[:, None] & ((cols >= 0) & (cols < 6))[None]
+            assert torch.equal(s.inside, want_inside)
+
+
+def test_step_float32_value_close_to_convolve():
+    g = _gen(7)
+    img = torch.rand(3, 9, 9, generator=g)
+    k = cv.preset_kernel(cv.LESSON_PRESET)
+    full = cv.convolve(img, k, 1, "reflection", 1)
+    s = cv.step(img, k, 4, 0, 1, "reflection", 1)
+    assert s.value == pytest.approx(full[4, 0].item(), abs=1e-5)
+
+
+def test_step_outside_output_refused():
+    with pytest.raises(ValueError, match="outside"):
+        cv.step(torch.rand(5, 5), torch.ones(3, 3), 3, 0)
+    with pytest.raises(ValueError, match="outside"):
+        cv.step(torch.rand(5, 5), torch.ones(3, 3), 0, -1)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_source_index_rebuilds_f_pad(mode, n):
+    p = n - 1 if mode == "reflection" else n + 1
+    x = torch.arange(n * 4, dtype=torch.float64).view(4, n) + 1
+    idx = torch.arange(-p, n + p)
+    src, live = cv.source_index(idx, n, mode)
+    built = x[:, src] * live
+    want = F.pad(x[None], (p, p), mode=cv.PADDING_MODES[mode])[0]
+    torch.testing.assert_close(built, want)
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "kshape", "padding", "stride"),
+    [
+        (3, 3, (2, 2), 0, 1),
+        (4, 4, (3, 3), 1, 1),
+        (5, 6, (3, 3), 1, 2),
+        (4, 5, (3, 2, 2), 0, 1),
+        (6, 4, (2, 3, 3), 2, 3),
+    ],
+)
+def test_conv_matrix_times_image_is_convolution(h, w, kshape, padding, stride):
+    g = _gen(h * w)
+    kernel = torch.randn(kshape, generator=g, dtype=torch.float64)
+    c = kshape[0] if len(kshape) == 3 else 1
+    img = torch.rand((c, h, w) if len(kshape) == 3 else (h, w), generator=g, dtype=torch.float64)
+    cm = cv.conv_matrix(h, w, kernel, padding, stride)
+    want = _conv_oracle(img, kernel, padding, "zeros", stride)
+    assert cm.out_shape == tuple(want.shape)
+    assert cm.matrix.shape == (want.numel(), c * h * w)
+    torch.testing.assert_close((cm.matrix @ img.flatten()).view(cm.out_shape), want)
+    # The tying map names the kernel entry in every non-structural cell, and nothing else.
+    tied = cm.tying >= 0
+    torch.testing.assert_close(cm.matrix[tied], kernel.flatten()[cm.tying[tied]])
+    assert bool((cm.matrix[~tied] == 0).all())
+    for row in cm.tying:
+        used = row[row >= 0]
+        assert used.unique().numel() == used.numel()  # one weight per input pixel per output
+
+
+def test_conv_matrix_lesson_layout_by_hand():
+    # 3×3 image, 2×2 kernel (weights 0..3 = α β γ δ): output (0,0) reads pixels 0 1 3 4, etc.
+    cm = cv.conv_matrix(3, 3, torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    want = torch.tensor(
+        [
+            [0, 1, -1, 2, 3, -1, -1, -1, -1],
+            [-1, 0, 1, -1, 2, 3, -1, -1, -1],
+            [-1, -1, -1, 0, 1, -1, 2, 3, -1],
+            [-1, -1, -1, -1, 0, 1, -1, 2, 3],
+        ]
+    )
+    assert torch.equal(cm.tying, want)
+
+
+def test_conv_matrix_too_large_refused():
+    with pytest.raises(ValueError, match="too large"):
+        cv.conv_matrix(200, 200, torch.ones(3, 3))
+
+
+@pytest.mark.parametrize(
+    ("args", "want"),
+    [
+        ((5, 5, 3, 1, 1), (5, 5)),
+        ((5, 5, 3, 0, 1), (3, 3)),
+        ((352, 352, 7, 3, 2), (176, 176)),  # resnet's conv1 in the lesson
+        ((4, 6, (2, 3), 0, 2), (2, 2)),
+        ((1, 1, 3, 1, 1), (1, 1)),
+    ],
+)
+def test_output_size(args, want):
+    assert cv.output_size(*args) == want
+
+
+def test_output_size_refuses_kernel_that_does_not_fit():
+    with pytest.raises(ValueError, match="does not fit"):
+        cv.output_size(2, 2, 3, 0, 1)
+    with pytest.raises(ValueError, match="Stride"):
+        cv.output_size(5, 5, 3, 0, 0)
+
+
+def test_preset_values():
+    t = torch.tensor
+    want = {
+        "identity": t([[0.0, 0, 0], [0, 1, 0], [0, 0, 0]]),
+        "blur": t([[0.0625, 0.125, 0.0625], [0.125, 0.25, 0.125], [0.0625, 0.125, 0.0625]]),
+        "sharpen": t([[0.0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
+        "outline": t([[-1.0, -1, -1], [-1, 8, -1], [-1, -1, -1]]),
+        "emboss": t([[-2.0, -1, 0], [-1, 1, 1], [0, 1, 2]]),
+        "top sobel": t([[1.0, 2, 1], [0, 0, 0], [-1, -2, -1]]),
+        "bottom sobel": t([[-1.0, -2, -1], [0, 0, 0], [1, 2, 1]]),
+        "left sobel": t([[1.0, 0, -1], [2, 0, -2], [1, 0, -1]]),
+        "right sobel": t([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
+    }
+    lesson = t([[0.0, -5 / 3, 1], [-5 / 3, -5 / 3, 1], [1.0, 1, 1]]).expand(1, 3, 3, 3) / 6
+    assert set(cv.PRESETS) == {*want, cv.LESSON_PRESET}
+    assert cv.DEFAULT_PRESET == "sharpen"
+    for name, k in want.items():
+        assert torch.equal(cv.preset_kernel(name), k), name
+    assert torch.equal(cv.preset_kernel(cv.LESSON_PRESET), lesson[0])
+    # A fresh tensor each time: editing one cannot change the preset.
+    cv.preset_kernel("identity")[1, 1] = 9
+    assert cv.preset_kernel("identity")[1, 1] == 1
+    with pytest.raises(ValueError, match="no kernel preset"):
+        cv.preset_kernel("nope")
+
+
+def test_identity_preset_returns_the_image():
+    img = torch.rand(3, 6, 6, generator=_gen(8))
+    for mode in MODES:
+        out = cv.convolve_channels(img, cv.preset_kernel("identity"), 1, mode)
+        torch.testing.assert_close(out, img)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_kernel_refused(bad):
+    k = torch.zeros(3, 3)
+    k[0, 2] = bad
+    img = torch.rand(5, 5)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        cv.convolve(img, k)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        cv.step(img, k, 0, 0)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        cv.conv_matrix(5, 5, k)
+
+
+def test_bad_arguments_refused():
+    img = torch.rand(3, 5, 5)
+    with pytest.raises(ValueError, match="channels"):
+        cv.convolve(img, torch.ones(2, 3, 3))
+    with pytest.raises(ValueError, match="padding mode"):
+        cv.convolve(img, torch.ones(3, 3), 1, "wrap")
+    with pytest.raises(ValueError, match="Padding"):
+        cv.convolve(img, torch.ones(3, 3), -1)
+    with pytest.raises(ValueError, match="image must be"):
+        cv.convolve(torch.rand(1, 1, 5, 5), torch.ones(3, 3))
+
+
+def test_one_pixel_image():
+    img = torch.tensor([[0.5]], dtype=torch.float64)
+    k = torch.arange(9, dtype=torch.float64).view(3, 3)
+    # zeros: only the centre weight sees the pixel; border: every weight sees it.
+    assert cv.convolve(img, k, 1, "zeros").item() == pytest.approx(0.5 * 4)
+    assert cv.convolve(img, k, 1, "border").item() == pytest.approx(0.5 * 36)
+    assert cv.step(img, k, 0, 0, 1, "border").value == pytest.approx(0.5 * 36)
+    with pytest.raises(RuntimeError):
+        F.pad(img[None, None], (1, 1, 1, 1), mode="reflect")  # the library refuses too
+    for fn in (
+        lambda: cv.convolve(img, k, 1, "reflection"),
+        lambda: cv.step(img, k, 0, 0, 1, "reflection"),
+        lambda: cv.pad(img, 1, "reflection"),
+    ):
+        with pytest.raises(ValueError, match="Reflection padding"):
+            fn()
+    with pytest.raises(ValueError, match="does not fit"):
+        cv.convolve(img, k)  # no padding: a 3×3 kernel cannot sit on one pixel
+
+
+def test_two_by_two_image():
+    img = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64)
+    k = torch.randn(3, 3, generator=_gen(9), dtype=torch.float64)
+    for mode in MODES:
+        got = cv.convolve(img, k, 1, mode)
+        torch.testing.assert_close(got, _conv_oracle(img, k, 1, mode, 1))
+        for r in range(2):
+            for c in range(2):
+                assert cv.step(img, k, r, c, 1, mode).value == pytest.approx(got[r, c].item())
+    # Reflection of 1 px mirrors the other pixel: [[4 3 4 3] [2 1 2 1] ...].
+    assert cv.pad(img, 1, "reflection")[0].tolist() == [4.0, 3.0, 4.0, 3.0]
+    with pytest.raises(ValueError, match="Reflection padding of 2"):
+        cv.convolve(img, k, 2, "reflection")
+    assert cv.convolve(img, k, 2, "border").shape == (4, 4)
+
+
+def test_stepper_grid():
+    img = Image.fromarray(
+        np.random.default_rng(0).integers(0, 256, (30, 60, 3), dtype=np.uint8), "RGB"
+    )
+    grey = cv.stepper_grid(img, 20)
+    assert grey.shape == (10, 20)
+    want = np.asarray(img.resize((20, 10), Image.Resampling.BOX).convert("L"), dtype=np.float32)
+    np.testing.assert_array_equal(grey.numpy(), want)
+    rgb = cv.stepper_grid(img, 16, "rgb", scale=1.0)
+    assert rgb.shape == (3, 8, 16)
+    want_rgb = np.asarray(img.resize((16, 8), Image.Resampling.BOX), dtype=np.float32) / 255
+    np.testing.assert_allclose(rgb.permute(1, 2, 0).numpy(), want_rgb, rtol=1e-6)
+    with pytest.raises(ValueError, match="grid size"):
+        cv.stepper_grid(img, 1)
+
+
+def test_shrink():
+    img = Image.new("RGB", (400, 100))
+    assert cv.shrink(img, 200).size == (200, 50)
+    assert cv.shrink(img, 500) is img
+
+
+def test_display_range():
+    t = torch.tensor([-4.0, -1.0, 0.0, 2.0])
+    assert cv.display_range(t, "symmetric", q=100) == (-4.0, 4.0)
+    assert cv.display_range(t, "percentile", q=100) == (-4.0, 2.0)
+    assert cv.display_range(t, "clip", clip=(0, 255)) == (0.0, 255.0)
+    lo, hi = cv.display_range(torch.full((5,), 3.0), "percentile")
+    assert (lo, hi) == (2.5, 3.5)
+    assert cv.display_range(torch.zeros(4), "symmetric") == (-0.5, 0.5)
+    # Percentiles ignore one extreme pixel among many.
+    big = torch.cat([torch.linspace(-1, 1, 999), torch.tensor([1000.0])])
+    assert cv.display_range(big, "symmetric", q=99)[1] < 2
+    with pytest.raises(ValueError, match="display range"):
+        cv.display_range(t, "log")
+    out = cv.rescale(t, -2.0, 2.0)
+    torch.testing.assert_close(out, torch.tensor([0.0, 0.25, 0.5, 1.0]))
+
+
+def test_first_conv_and_filter_pictures():
+    model = nn.Sequential(
+        nn.Sequential(nn.Conv2d(3, 10, 7, bias=False), nn.ReLU()), nn.Linear(2, 2)
+    )
+    conv = cv.first_conv(model)
+    assert conv is model[0][0]
+    with pytest.raises(ValueError, match="no convolution"):
+        cv.first_conv(nn.Linear(2, 2))
+    imgs = cv.filter_images(conv.weight)
+    assert imgs.shape == (10, 3, 7, 7)
+    flat = imgs.flatten(1)
+    torch.testing.assert_close(flat.min(1).values, torch.zeros(10))
+    torch.testing.assert_close(flat.max(1).values, torch.ones(10))
+    # min-max is monotone: the brightest cell of the picture is the largest weight.
+    w0 = conv.weight[0].detach().flatten()
+    assert flat[0].argmax() == w0.argmax()
+    grid = cv.filter_grid(conv.weight, cols=4, zoom=2, gap=1)
+    assert grid.shape == (3, 3 * 15 - 1, 4 * 15 - 1)
+    torch.testing.assert_close(
+        grid[:, 15:29, 0:14], imgs[4].repeat_interleave(2, 1).repeat_interleave(2, 2)
+    )
+    assert bool((grid[:, 14, :] == 1).all())  # the gap row is white
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_matches_cpu():
+    g = _gen(10)
+    img = torch.rand(3, 20, 20, generator=g)
+    k = torch.randn(3, 3, 3, generator=g)
+    dev = torch.device("cuda")
+    for mode in MODES:
+        got = cv.convolve(img.to(dev), k.to(dev), 1, mode, 2)
+        assert got.device.type == "cuda"
+        torch.testing.assert_close(got.cpu(), cv.convolve(img, k, 1, mode, 2), rtol=1e-4, atol=1e-4)
+        s = cv.step(img.to(dev), k, 3, 4, 1, mode, 2)
+        assert s.value == pytest.approx(got[3, 4].item(), abs=1e-4)
