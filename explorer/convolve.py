@@ -13,19 +13,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-# The app's padding names (grid_sample / fastai) and what F.pad calls the same thing.
-# explorer/augment.py keeps the same mapping for resampling; the two should become one.
-PADDING_MODES: MappingProxyType[str, str] = MappingProxyType(
-    {"zeros": "constant", "border": "replicate", "reflection": "reflect"}
-)
+from explorer import augment
 
-PADDING_EXPLAINED: MappingProxyType[str, str] = MappingProxyType(
-    {
-        "zeros": "pixels outside the image count as 0 (black)",
-        "border": "pixels outside the image copy the nearest edge pixel",
-        "reflection": "pixels outside the image mirror the image, without repeating the edge pixel",
-    }
-)
+# One place maps the app's padding names (grid_sample / fastai) to F.pad's: explorer.augment.
+PADDING_MODES = augment.PADDING_MODES  # ("zeros", "border", "reflection")
+PAD_MODE = augment.PAD_MODE  # zeros -> constant, border -> replicate, reflection -> reflect
+PADDING_HELP = augment.PADDING_HELP  # one line per mode, for the page
 
 CUSTOM = "custom"  # the preset name shown once a person edits a kernel cell
 
@@ -228,7 +221,7 @@ def pad(img: Tensor, padding: int, padding_mode: str = "zeros") -> Tensor:
     if not x.is_floating_point():
         x = x.float()
     if padding:
-        x = F.pad(x[None], (padding,) * 4, mode=PADDING_MODES[padding_mode])[0]
+        x = F.pad(x[None], (padding,) * 4, mode=PAD_MODE[padding_mode])[0]
     return x if img.ndim == 3 else x[0]
 
 
