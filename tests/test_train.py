@@ -1,0 +1,174 @@
+"""Tests for explorer.train: the one-cycle schedule, per-group LRs, a tiny real run, stop, the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from explorer import models
+from explorer import train as tr
+
+
+def cos_closed_form(lo: float, hi: float, k: int, n: int) -> float:
+    """Half-cosine from lo (k=0) to hi (k=n), written as lo + (hi - lo) * (1 - cos(pi k / n)) / 2."""
+    return lo + (hi - lo) * (1 - math.cos(math.pi * k / n)) / 2
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+@pytest.mark.parametrize("total,pct", [(100, 0.3), (37, 0.8), (10, 0.25), (7, 0.0)])
+def test_one_cycle_matches_closed_form(total: int, pct: float) -> None:
+    lr_max, div, moms = 0.01, 25.0, (0.95, 0.85)
+    final = lr_max / (div * 1e4)
+    warm = int(total * pct)
+    for k in range(total):
+        lr, mom = tr.one_cycle(k, total, lr_max, pct_start=pct)
+        if warm > 0 and k <= warm:
+            want_lr = cos_closed_form(lr_max / div, lr_max, k, warm)
+            want_mom = cos_closed_form(moms[0], moms[1], k, warm)
+        else:
+            want_lr = cos_closed_form(lr_max, final, k - warm, total - warm)
+            want_mom = cos_closed_form(moms[1], moms[0], k - warm, total - warm)
+        assert lr == pytest.approx(want_lr, rel=1e-12, abs=1e-18)
+        assert mom == pytest.approx(want_mom, rel=1e-12)
+
+
+def test_one_cycle_landmarks() -> None:
+    # 100 steps, 30 warm-up: start at lr/25, peak exactly at step 30, half-way points are means.
+    lr, mom = tr.one_cycle(0, 100, 1e-2, pct_start=0.3)
+    assert (lr, mom) == (pytest.approx(4e-4), pytest.approx(0.95))
+    lr, mom = tr.one_cycle(15, 100, 1e-2, pct_start=0.3)
+    assert lr == pytest.approx((4e-4 + 1e-2) / 2) and mom == pytest.approx(0.90)
+    lr, mom = tr.one_cycle(30, 100, 1e-2, pct_start=0.3)
+    assert lr == pytest.approx(1e-2) and mom == pytest.approx(0.85)
+    lr, mom = tr.one_cycle(65, 100, 1e-2, pct_start=0.3)
+    assert lr == pytest.approx((1e-2 + 1e-2 / 25e4) / 2) and mom == pytest.approx(0.90)
+    # fastai's stepper stops one step short of the final value on the last batch.
+    lr, _ = tr.one_cycle(99, 100, 1e-2, pct_start=0.3)
+    assert 1e-2 / 25e4 < lr < 1e-5
+    lrs = [tr.one_cycle(k, 100, 1e-2, pct_start=0.3)[0] for k in range(100)]
+    assert all(a < b for a, b in zip(lrs[:30], lrs[1:31], strict=True))
+    assert all(a > b for a, b in zip(lrs[30:-1], lrs[31:], strict=True))
+
+
+def test_one_cycle_rejects_steps_outside_the_cycle() -> None:
+    with pytest.raises(ValueError):
+        tr.one_cycle(10, 10, 1e-3)
+    with pytest.raises(ValueError):
+        tr.one_cycle(0, 0, 1e-3)
+
+
+def test_planned_schedule_restarts_each_stage() -> None:
+    cfg = tr.recipe("lesson")
+    rows = tr.planned_schedule(cfg, [4, 4, 4])
+    assert len(rows) == (3 + 2 + 2) * 4
+    starts = [r for r in rows if r["step"] in (0, 12, 20)]
+    # Each stage starts at its head LR / 25: slice(1e-2) -> 1e-2, then 1e-3, then 1e-4.
+    assert [r["lr"] for r in starts] == pytest.approx([1e-2 / 25, 1e-3 / 25, 1e-4 / 25])
+    assert [r["stage"] for r in starts] == [0, 1, 2]
+
+
+# --------------------------------------------------------------------------- per-group LRs
+
+
+def test_optimizer_groups_follow_fastai_slices() -> None:
+    model = models.create_cnn("resnet18", 3, seed=0)
+    cfg = tr.recipe("lesson")
+    opt = tr.make_optimizer(model, cfg.stages[0], cfg)  # slice(1e-2): body 1e-3, head 1e-2
+    assert [g["lr_max"] for g in opt.param_groups] == pytest.approx([1e-3, 1e-3, 1e-2])
+    opt = tr.make_optimizer(model, cfg.stages[1], cfg)  # slice(1e-6, 1e-3): geometric
+    assert [g["lr_max"] for g in opt.param_groups] == pytest.approx(
+        [1e-6, math.sqrt(1e-6 * 1e-3), 1e-3]
+    )
+    lr, mom = tr.set_schedule(opt, 0, 10, cfg.stages[1], cfg)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx(
+        [1e-6 / 25, math.sqrt(1e-9) / 25, 1e-3 / 25]
+    )
+    assert lr == pytest.approx(1e-3 / 25) and mom == pytest.approx(0.95)
+    assert all(g["betas"] == (0.95, 0.99) for g in opt.param_groups)
+    n_params = sum(len(g["params"]) for g in opt.param_groups)
+    assert n_params == len(list(model.parameters()))
+
+
+def test_first_adam_step_moves_each_group_by_its_own_lr() -> None:
+    # Adam's first step is lr * m/sqrt(v) = lr * sign(grad): the move of every parameter with a
+    # gradient is its group's learning rate, so the per-group LRs are checked on real updates.
+    torch.manual_seed(0)
+    model = models.create_cnn("resnet18", 4, seed=0)
+    stage = tr.Stage(epochs=1, size=32, lr=(1e-4, 1e-2), frozen=False)
+    cfg = tr.TrainConfig(wd=0.0)
+    opt = tr.make_optimizer(model, stage, cfg)
+    tr.set_schedule(opt, 0, 10, stage, cfg)
+    before = [[p.detach().clone() for p in g["params"]] for g in opt.param_groups]
+    x, y = torch.randn(8, 3, 32, 32), torch.randint(0, 4, (8,))
+    F.cross_entropy(model(x), y).backward()
+    opt.step()
+    for g, old in zip(opt.param_groups, before, strict=True):
+        moves = torch.cat(
+            [
+                (p.detach() - o).abs().flatten()[p.grad.abs().flatten() > 1e-6]
+                for p, o in zip(g["params"], old, strict=True)
+                if p.grad is not None
+            ]
+        )
+        assert moves.median().item() == pytest.approx(g["lr"], rel=1e-2)
+
+
+def test_frozen_stage_leaves_body_convolutions_untouched() -> None:
+    model = models.create_cnn("resnet18", 3, seed=0)
+    models.freeze(model)
+    cfg = tr.TrainConfig()
+    opt = tr.make_optimizer(model, tr.Stage(1, 32, 1e-2, frozen=True), cfg)
+    tr.set_schedule(opt, 0, 5, cfg.stages[0], cfg)
+    conv_before = model[0][0].weight.detach().clone()
+    head_before = model[1][-1].weight.detach().clone() if hasattr(model[1][-1], "weight") else None
+    F.cross_entropy(model(torch.randn(4, 3, 32, 32)), torch.tensor([0, 1, 2, 0])).backward()
+    opt.step()
+    assert torch.equal(model[0][0].weight, conv_before)
+    if head_before is not None:
+        assert not torch.equal(model[1][-1].weight, head_before)
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def test_parse_and_format_lr() -> None:
+    assert tr.parse_lr("1e-2") == 1e-2
+    assert tr.parse_lr(" 1e-6 : 1e-3 ") == (1e-6, 1e-3)
+    assert tr.parse_lr("1e-6..1e-4") == (1e-6, 1e-4)
+    for lr in (3e-3, (1e-6, 1e-3)):
+        assert tr.parse_lr(tr.format_lr(lr)) == lr
+    for bad in ("fast", "-1", "1e-3:1e-6", "1:2:3", "nan"):
+        with pytest.raises(ValueError):
+            tr.parse_lr(bad)
+
+
+def test_config_round_trips_through_json() -> None:
+    cfg = tr.recipe("lesson", batch_size=32, padding_mode="zeros")
+    back = tr.TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert back == cfg
+    assert back.stages[1].lr == (1e-6, 1e-3) and back.stages[0].lr == 1e-2
+    with pytest.raises(ValueError):
+        tr.recipe("lesson", learning_rate=1)
+    with pytest.raises(ValueError):
+        tr.recipe("fastest")
+
+
+def test_resize_batch_is_a_centre_resize() -> None:
+    x = torch.randint(0, 256, (2, 3, 10, 14), dtype=torch.uint8)
+    same = tr.resize_batch(x, 10)
+    assert torch.equal(same, x[..., :, 2:12])  # the centre 10x10 square
+    flat = torch.full((1, 3, 40, 40), 77, dtype=torch.uint8)
+    assert torch.equal(tr.resize_batch(flat, 16), torch.full((1, 3, 16, 16), 77, dtype=torch.uint8))
+    # Antialiased bilinear is PIL's BILINEAR resize (a triangle filter widened by the scale).
+    x = torch.randint(0, 256, (1, 3, 24, 24), dtype=torch.uint8)
+    pil = Image.fromarray(x[0].permute(1, 2, 0).numpy()).resize((10, 10), Image.BILINEAR)
+    want = torch.from_numpy(np.asarray(pil)).permute(2, 0, 1)[None]
+    assert (tr.resize_batch(x, 10).int() - want.int()).abs().max() <= 1
