@@ -1,0 +1,386 @@
+"""Tests for explorer.heatmap against independent oracles: plain forwards, autograd, hand sums."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+from torchvision.models import resnet18
+
+from explorer import heatmap as hm
+
+
+def tiny_resnet(n_classes: int = 5, seed: int = 0) -> nn.Sequential:
+    """nn.Sequential(body, head) shaped like create_cnn's model, from an untrained resnet18."""
+    torch.manual_seed(seed)
+    r = resnet18(weights=None)
+    body = nn.Sequential(*list(r.children())[:-2])
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, n_classes))
+    model = nn.Sequential(body, head)
+    # Non-trivial BN statistics, so eval mode differs visibly from train mode.
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    return model
+
+
+@pytest.fixture(scope="module")
+def model() -> nn.Sequential:
+    return tiny_resnet().eval()
+
+
+def autograd_oracle(model: nn.Module, x: torch.Tensor, layer: str, class_idx: int | None):
+    """The usual full way: retain_grad on the layer's output, full backward from the logit."""
+    store: dict[str, torch.Tensor] = {}
+
+    def keep(mod, inp, out):
+        out.retain_grad()
+        store["a"] = out
+
+    handle = dict(model.named_modules())[layer].register_forward_hook(keep)
+    try:
+        out = model(x)
+        k = int(out[0].argmax()) if class_idx is None else class_idx
+        out[0, k].backward()
+    finally:
+        handle.remove()
+        model.zero_grad(set_to_none=True)
+    a, g = store["a"][0].detach(), store["a"].grad[0]
+    w = g.mean(dim=(1, 2))
+    lesson = (a * w[:, None, None]).mean(0)
+    library = torch.relu((a * w[:, None, None]).sum(0))
+    return a, g, lesson, library, k
+
+
+def hook_count(model: nn.Module) -> int:
+    return sum(
+        len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+        for m in model.modules()
+    )
+
+
+def snapshot(model: nn.Module):
+    return (
+        [m.training for m in model.modules()],
+        [p.requires_grad for p in model.parameters()],
+        {k: v.clone() for k, v in model.state_dict().items()},
+    )
+
+
+def assert_unchanged(model: nn.Module, before) -> None:
+    training, flags, state = before
+    assert [m.training for m in model.modules()] == training
+    assert [p.requires_grad for p in model.parameters()] == flags
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    assert all(p.grad is None for p in model.parameters())
+    assert hook_count(model) == 0
+    assert torch.is_grad_enabled()
+
+
+# ---------------------------------------------------------------------------------------------
+# activations and Grad-CAM against autograd
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layer", ["0", "0.4", "0.5", "0.6.1", "0.4.0.conv1"])
+def test_activations_equal_plain_forward(model, layer):
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    got = hm.activations(model, x, layer)
+    with torch.no_grad():
+        if layer == "0.4.0.conv1":
+            expected = model[0][4][0].conv1(model[0][:4](x))[0]
+        elif layer == "0.6.1":
+            expected = model[0][6](model[0][:6](x))[0]
+        else:
+            n = 8 if layer == "0" else int(layer.split(".")[1]) + 1
+            expected = model[0][:n](x)[0]
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("layer", "size", "class_idx"),
+    [("0", 64, None), ("0", 72, 3), ("0.5", 64, 1), ("0.6", 80, None), ("0.7.1", 64, 4)],
+)
+def test_grad_cam_variants_equal_autograd(model, layer, size, class_idx):
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(size))
+    a, g, lesson, library, k = autograd_oracle(model, x, layer, class_idx)
+    c = hm.capture(model, x, layer, class_idx)
+    assert c.class_idx == k
+    torch.testing.assert_close(c.acts, a)
+    torch.testing.assert_close(c.grads, g)
+    torch.testing.assert_close(hm.grad_cam(model, x, layer, class_idx, "lesson"), lesson)
+    torch.testing.assert_close(hm.grad_cam(model, x, layer, class_idx, "library"), library)
+    assert lesson.shape == a.shape[1:]
+    torch.testing.assert_close(hm.channel_weights(c.grads), g.mean(dim=(1, 2)))
+
+
+def test_backward_stops_at_the_layer_and_skips_parameter_grads(model):
+    x = torch.randn(1, 3, 64, 64)
+
+    def graph_nodes(t: torch.Tensor) -> list[str]:
+        seen, todo, names = set(), [t.grad_fn], []
+        while todo:
+            fn = todo.pop()
+            if fn is None or fn in seen:
+                continue
+            seen.add(fn)
+            names.append(type(fn).__name__)
+            todo.extend(f for f, _ in fn.next_functions)
+        return names
+
+    with hm.hooked(model, "0.6", grad=True) as hook:
+        logits = hook.forward(x)
+        nodes = graph_nodes(logits)
+        assert hook.acts is not None and hook.acts.is_leaf
+    # layer4 has 5 convolutions (2 blocks x 2 + the shortcut); nothing below 0.6 is recorded and
+    # the only leaf autograd accumulates into is the hooked activation (no parameter leaves).
+    assert sum("Convolution" in n for n in nodes) == 5
+    assert nodes.count("AccumulateGrad") == 1
+
+
+def test_invalid_arguments_say_what_is_wrong(model):
+    x = torch.randn(1, 3, 32, 32)
+    with pytest.raises(ValueError, match="no layer named"):
+        hm.activations(model, x, "9.9")
+    with pytest.raises(ValueError, match="variant"):
+        hm.grad_cam(model, x, "0", None, "fancy")
+    with pytest.raises(ValueError, match="out of range"):
+        hm.grad_cam(model, x, "0", 99)
+    with pytest.raises(ValueError, match=r"\(1, 3, H, W\)"):
+        hm.activations(model, x[0], "0")
+    with pytest.raises(ValueError, match="runs 2 times"):
+        hm.capture(model, x, "0.4.0.relu")  # BasicBlock calls its ReLU twice
+    assert hook_count(model) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# hooks and state are always restored
+# ---------------------------------------------------------------------------------------------
+
+
+class Boom(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("boom")
+
+
+def test_state_restored_after_success_and_after_exceptions():
+    model = tiny_resnet(seed=3)
+    model.train()
+    model[1].eval()  # mixed flags, as after a partial .eval()
+    for p in model[0].parameters():  # a frozen body, as in transfer learning
+        p.requires_grad_(False)
+    before = snapshot(model)
+    x = torch.randn(1, 3, 48, 48)
+
+    hm.grad_cam(model, x, "0.5", 1)
+    hm.activations(model, x, "0")
+    assert_unchanged(model, before)
+
+    # An exception in the forward below the hooked layer (wrong number of channels) ...
+    with pytest.raises(RuntimeError):
+        with hm.hooked(model, "0.5", grad=True) as hook:
+            hook.forward(torch.randn(1, 4, 48, 48))
+    assert_unchanged(model, before)
+
+    # ... and above it, after the grad mode was switched on inside the hook.
+    model[1].insert(0, Boom())
+    before = snapshot(model)
+    with pytest.raises(RuntimeError, match="boom"):
+        hm.capture(model, x, "0.5")
+    assert_unchanged(model, before)
+
+    # An exception in the caller's own code inside the block.
+    with pytest.raises(KeyError):
+        with hm.hooked(model, "0", grad=True):
+            raise KeyError("mine")
+    assert_unchanged(model, before)
+
+
+def test_two_threads_on_one_model_get_their_own_results():
+    model = tiny_resnet(seed=5).eval()
+    gen = torch.Generator().manual_seed(7)
+    xs = [torch.randn(1, 3, 64, 64, generator=gen) for _ in range(2)]
+    expected = [autograd_oracle(model, x, "0.5", None)[2] for x in xs]
+    results: dict[int, list[torch.Tensor]] = {0: [], 1: []}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def work(i: int) -> None:
+        try:
+            barrier.wait()
+            for _ in range(3):
+                results[i].append(hm.grad_cam(model, xs[i], "0.5"))
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert not torch.allclose(expected[0], expected[1])
+    for i in range(2):
+        assert len(results[i]) == 3
+        for got in results[i]:
+            torch.testing.assert_close(got, expected[i])
+    assert hook_count(model) == 0
+
+
+def test_model_lock_is_per_model():
+    a, b = nn.Linear(1, 1), nn.Linear(1, 1)
+    assert hm.model_lock(a) is hm.model_lock(a)
+    assert hm.model_lock(a) is not hm.model_lock(b)
+
+
+# ---------------------------------------------------------------------------------------------
+# channel rankings and predictions, by hand
+# ---------------------------------------------------------------------------------------------
+
+
+def test_rank_channels_by_hand():
+    acts = torch.tensor([1.0, 4.0, 2.0, 3.0])[:, None, None].expand(4, 2, 2)
+    weights = torch.tensor([0.5, -1.0, 2.0, 0.1])
+    # means 1, 4, 2, 3; contributions 0.5, -4, 4, 0.3
+    assert hm.rank_channels(acts).tolist() == [1, 3, 2, 0]
+    assert hm.rank_channels(acts, weights, "weight").tolist() == [2, 0, 3, 1]
+    assert hm.rank_channels(acts, weights, "contribution", k=2).tolist() == [2, 0]
+    with pytest.raises(ValueError, match="needs the channel weights"):
+        hm.rank_channels(acts, None, "weight")
+
+
+def test_top_predictions_match_softmax():
+    logits = torch.tensor([0.0, 2.0, 1.0, -1.0])
+    top = hm.top_predictions(logits, ["a", "b", "c", "d"], k=3)
+    e = torch.exp(logits)
+    p = e / e.sum()
+    assert [t[:2] for t in top] == [(1, "b"), (2, "c"), (0, "a")]
+    assert [t[2] for t in top] == pytest.approx([p[1].item(), p[2].item(), p[0].item()])
+
+
+# ---------------------------------------------------------------------------------------------
+# receptive fields: gradient support as the oracle
+# ---------------------------------------------------------------------------------------------
+
+
+def support_box(model: nn.Module, x: torch.Tensor, row: int, col: int):
+    """Bounding box (x0, y0, x1, y1) of the input pixels whose gradient reaches one output cell."""
+    x = x.clone().requires_grad_(True)
+    model(x)[0, :, row, col].sum().backward()
+    nz = x.grad[0].abs().sum(0).nonzero()
+    return (
+        nz[:, 1].min().item(),
+        nz[:, 0].min().item(),
+        nz[:, 1].max().item() + 1,
+        nz[:, 0].max().item() + 1,
+    )
+
+
+def test_receptive_field_equals_gradient_support():
+    # Positive weights and average pooling: every pixel in the field gets a non-zero gradient.
+    net = nn.Sequential(
+        nn.Sequential(
+            nn.Conv2d(3, 2, 5, stride=2, padding=2, bias=False),
+            nn.ReLU(),
+            nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=True),
+            nn.Conv2d(2, 2, 3, stride=1, padding=2, dilation=2, bias=False),
+            nn.Conv2d(2, 2, (3, 1), stride=(2, 1), padding=(1, 0), bias=False),
+        )
+    )
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.constant_(m.weight, 0.1)
+    x = torch.rand(1, 3, 40, 40) + 0.1
+    with torch.no_grad():
+        h, w = net(x).shape[2:]
+    for row, col in [(0, 0), (1, 2), (h - 1, w - 1), (h // 2, w // 2)]:
+        region = hm.cell_region(net, "0", (40, 40), (h, w), row, col)
+        assert region.field_box == pytest.approx(support_box(net, x, row, col))
+    assert region.stride == (8, 4)
+
+
+def test_resnet_fields_and_strides(model):
+    # ResNet-18's last stage sees 435 px with a 32 px stride (the published figure).
+    assert hm.receptive_field(model, "0") == hm.receptive_field(model, "0.7")
+    fy, fx = hm.receptive_field(model, "0")
+    assert (fy.size, fy.jump, fx.size, fx.jump) == (435, 32, 435, 32)
+    assert [hm.receptive_field(model, f"0.{i}")[0].jump for i in (4, 5, 6)] == [4, 8, 16]
+    x = torch.randn(1, 3, 96, 96)
+    model.zero_grad(set_to_none=True)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        box = support_box(model[0][:5], x, 2, 3)  # layer1 output, 24x24 cells
+    finally:
+        for p in model.parameters():
+            p.requires_grad_(True)
+    region = hm.cell_region(model, "0.4", (96, 96), (24, 24), 2, 3)
+    x0, y0, x1, y1 = region.field_box
+    assert x0 <= box[0] and y0 <= box[1] and x1 >= box[2] and y1 >= box[3]
+    # 352 px into an 11x11 map: each cell is a 32 px square of the picture.
+    r = hm.cell_region(model, "0", (352, 352), (11, 11), 5, 10)
+    assert r.cell_box == (320.0, 160.0, 352.0, 192.0)
+    # the field (435 px) is centred on the cell's centre pixel (320, 160), clipped to the image
+    assert r.field_box == (320 - 217, 0.0, 352.0, 352.0)
+    with pytest.raises(ValueError, match="outside"):
+        hm.cell_region(model, "0", (352, 352), (11, 11), 11, 0)
+    with pytest.raises(ValueError, match="no map cells"):
+        hm.receptive_field(model, "1")
+
+
+# ---------------------------------------------------------------------------------------------
+# colormaps and overlays
+# ---------------------------------------------------------------------------------------------
+
+
+def test_colormap_hits_its_anchors_and_interpolates():
+    assert hm.colormap(torch.tensor([0.0, 1.0]), "magma").mul(255).round().tolist() == [
+        [0, 0, 4],
+        [252, 253, 191],
+    ]
+    lo, hi = hm.colormap(torch.tensor([0.0, 1 / 9]), "viridis")
+    mid = hm.colormap(torch.tensor(1 / 18), "viridis")
+    torch.testing.assert_close(mid, (lo + hi) / 2)
+    assert hm.colormap(torch.tensor(0.5), "gray").tolist() == pytest.approx([0.5] * 3)
+    assert hm.colormap(torch.tensor([-3.0, 7.0]), "jet").tolist() == [[0, 0, 0.5], [0.5, 0, 0]]
+    assert hm.colormap(torch.rand(2, 3), "inferno").shape == (2, 3, 3)
+    with pytest.raises(ValueError, match="colormap"):
+        hm.colormap(torch.zeros(1), "rainbow-unicorn")
+
+
+def test_overlay_blends_like_imshow():
+    img = Image.new("RGB", (8, 4), (200, 100, 50))
+    heat = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+    # alpha 0: the picture; alpha 1 nearest: one colour block per cell from the [0, 1] rescale.
+    assert hm.overlay(img, heat, alpha=0.0).tobytes() == img.tobytes()
+    top = hm.overlay(img, heat, alpha=1.0, cmap="gray", interpolation="nearest")
+    assert top.size == img.size
+    assert top.getpixel((0, 0)) == (0, 0, 0)
+    assert top.getpixel((7, 3)) == (255, 255, 255)
+    assert top.getpixel((5, 0)) == (85, 85, 85)  # value 1 of 0..3
+    half = hm.overlay(img, heat, alpha=0.5, cmap="gray", interpolation="nearest")
+    assert half.getpixel((7, 3)) == (228, 178, 152)  # (200 + 255) / 2 ...
+    smooth = hm.overlay(img, heat, alpha=1.0, cmap="gray", interpolation="bilinear")
+    # bilinear: the middle column (x = 3.5 → between cells) blends the two cells' values
+    assert 0 < smooth.getpixel((3, 0))[0] < 85
+    with pytest.raises(ValueError):
+        hm.overlay(img, heat, interpolation="cubic")
+    # a constant map has no range: it shows the colormap's low end rather than dividing by zero
+    flat = hm.overlay(img, torch.ones(2, 2), alpha=1.0, cmap="gray")
+    assert flat.getpixel((0, 0)) == (0, 0, 0)
+
+
+def test_prepare_crops_the_centre_and_normalises():
+    img = Image.new("RGB", (30, 10), (0, 0, 0))
+    img.paste((255, 255, 255), (10, 0, 20, 10))  # the centre square is white
+    mean, std = (0.5, 0.4, 0.3), (0.5, 0.25, 0.1)
+    x, shown = hm.prepare(img, 16, mean, std)
+    assert x.shape == (1, 3, 16, 16) and shown.size == (16, 16)
+    expected = (1 - torch.tensor(mean)) / torch.tensor(std)
+    torch.testing.assert_close(x[0, :, 8, 8], expected)
