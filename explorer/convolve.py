@@ -526,3 +526,44 @@ def filter_grid(weight: Tensor, cols: int = 8, zoom: int = 8, gap: int = 2) -> T
         r, q = divmod(i, cols)
         out[:, r * ch : r * ch + kh * zoom, q * cw : q * cw + kw * zoom] = big[i]
     return out
+
+
+def conv_as_matmul(
+    img: Tensor, kernel: Tensor, padding: int = 0, stride: int = 1
+) -> tuple[ConvMatrix, Tensor, Tensor]:
+    """The lesson's "a convolution is a matrix multiply", with its check against `F.conv2d`.
+
+    Returns:
+        (cm, product, reference): `cm = conv_matrix(...)`, `product` = (cm.matrix @ img.flatten())
+        reshaped to the output, and `reference` = `F.conv2d` on the same input (zeros padding).
+
+    Shape:
+        img (H, W) or (C, H, W), kernel (kh, kw) or (C, kh, kw) -> product, reference (H', W').
+    """
+    x, k = _as_chw(img, kernel)
+    k = k.contiguous()
+    cm = conv_matrix(x.shape[-2], x.shape[-1], k, padding, stride)
+    product = (cm.matrix @ x.flatten()).view(cm.out_shape)
+    reference = F.conv2d(x[None], k[None], stride=stride, padding=padding)[0, 0]
+    return cm, product, reference
+
+
+def apply_filter(
+    img: Tensor,
+    weight: Tensor,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    stride: int = 1,
+) -> Tensor:
+    """One learned first-layer filter applied to a photo the way the network sees it.
+
+    The photo is normalised with the model's statistics first, and padded by half the kernel
+    with zeros, like resnet's conv1 (which also uses stride 2).
+
+    Shape:
+        img (3, H, W) in [0, 1], weight (3, kh, kw) -> (H', W').
+    """
+    m = torch.tensor(mean, dtype=img.dtype, device=img.device).view(-1, 1, 1)
+    s = torch.tensor(std, dtype=img.dtype, device=img.device).view(-1, 1, 1)
+    w = weight.detach().to(img.device, img.dtype)
+    return convolve((img - m) / s, w, w.shape[-1] // 2, "zeros", stride)

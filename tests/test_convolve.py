@@ -397,3 +397,28 @@ def test_cuda_matches_cpu():
         torch.testing.assert_close(got.cpu(), cv.convolve(img, k, 1, mode, 2), rtol=1e-4, atol=1e-4)
         s = cv.step(img.to(dev), k, 3, 4, 1, mode, 2)
         assert s.value == pytest.approx(got[3, 4].item(), abs=1e-4)
+
+
+def test_conv_as_matmul_agrees_with_conv2d():
+    img = torch.randint(0, 10, (4, 4), generator=_gen(11)).double()
+    k = torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, 1.0], [2.0, 1.0, -1.0]], dtype=torch.float64)
+    cm, product, reference = cv.conv_as_matmul(img, k, padding=1)
+    assert cm.matrix.shape == (16, 16)
+    torch.testing.assert_close(product, reference)
+    torch.testing.assert_close(reference, _conv_oracle(img, k, 1, "zeros", 1))
+    rgb = torch.rand(3, 3, 3, generator=_gen(12), dtype=torch.float64)
+    cm, product, reference = cv.conv_as_matmul(rgb, k[:2, :2], stride=1)
+    assert cm.matrix.shape == (4, 27)
+    torch.testing.assert_close(product, F.conv2d(rgb[None], k[:2, :2].expand(1, 3, 2, 2))[0, 0])
+
+
+def test_apply_filter_normalises_then_pads_like_conv1():
+    g = _gen(13)
+    img = torch.rand(3, 12, 10, generator=g)
+    conv = nn.Conv2d(3, 4, 7, stride=2, padding=3, bias=False)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    x = (img - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+    with torch.no_grad():
+        want = conv(x[None])[0, 2]
+    got = cv.apply_filter(img, conv.weight[2], mean, std, stride=2)
+    torch.testing.assert_close(got, want)
