@@ -612,15 +612,15 @@ def _base_coords(size: int, device: torch.device, dtype: torch.dtype) -> Tensor:
 
 def _project(mats: Tensor, coords: Tensor) -> Tensor:
     """Apply (n,3,3) homographies to (h,w,3) homogeneous points -> (n,h,w,2)."""
-    n = mats.shape[0]
-    hw = coords.shape[:2]
-    pts = coords.reshape(1, -1, 3) @ mats.transpose(1, 2)  # (n, h*w, 3)
-    pts = pts.view(n, *hw, 3)
-    if bool((mats[:, 2, :2] != 0).any()):  # perspective: divide, keeping points off the horizon
-        zc = pts[..., 2:]
-        zc = torch.where(zc.abs() < 1e-6, torch.full_like(zc, 1e-6), zc)
-        return (pts[..., :2] / zc).clamp_(-1e4, 1e4)
-    return pts[..., :2]
+    n, (h, w) = mats.shape[0], coords.shape[:2]
+    flat = coords.reshape(-1, 3)
+    xy = torch.einsum("pk,njk->npj", flat, mats[:, :2])
+    if bool((mats[:, 2, :2] != 0).any()):  # a perspective map: divide by the third coordinate
+        # z computed twice over so the division is elementwise (a broadcast divide is slow on CPU)
+        zz = torch.einsum("pk,njk->npj", flat, mats[:, 2:3].expand(n, 2, 3))
+        # points at or behind the horizon (z <= 0) go far outside the picture, into the padding
+        xy.div_(zz.clamp_(min=1e-6)).clamp_(-1e4, 1e4)
+    return xy.view(n, h, w, 2)
 
 
 def _hash_uniform(seed: Tensor, count: int) -> Tensor:
@@ -728,9 +728,14 @@ def lighting(x: Tensor, brightness: Tensor, contrast: Tensor) -> Tensor:
     Shape:
         (n, C, H, W), (n,), (n,) -> (n, C, H, W)
     """
-    b = torch.logit(brightness.to(x))[:, None, None, None]
-    c = contrast.to(x)[:, None, None, None]
-    return torch.sigmoid_((torch.logit(x) + b).mul_(c))
+    return _lighting_(torch.logit(x), brightness, contrast)
+
+
+def _lighting_(logits: Tensor, brightness: Tensor, contrast: Tensor) -> Tensor:
+    """`lighting` on logits computed already, in place (one add, one multiply, one sigmoid)."""
+    b = torch.logit(brightness.to(logits))[:, None, None, None]
+    c = contrast.to(logits)[:, None, None, None]
+    return torch.sigmoid_(logits.add_(b).mul_(c))
 
 
 def apply(img: Tensor, params: AugParams, size: int, padding_mode: str = "reflection") -> Tensor:
@@ -744,17 +749,20 @@ def apply(img: Tensor, params: AugParams, size: int, padding_mode: str = "reflec
         padding_mode: "zeros", "border" or "reflection".
 
     Returns:
-        (n, 3, size, size) float in [0,1] on img's device (float32 for uint8 input).
+        (n, 3, size, size) contiguous float in [0,1] on img's device (float32 for uint8 input).
 
     Shape:
         (3, H, W) or (n, 3, H, W) -> (n, 3, size, size)
     """
-    out = resample(img, params, size, padding_mode)
+    out = resample(img, params, size, padding_mode)  # a fresh tensor we own: edit it in place
     params = params.to(out.device)
     lit = (params.brightness != 0.5) | (params.contrast != 1)
-    if bool(lit.any()):
-        shaded = lighting(out, params.brightness, params.contrast)
-        out = shaded if bool(lit.all()) else torch.where(lit[:, None, None, None], shaded, out)
+    if bool(lit.all()):
+        out = _lighting_(out.logit_(), params.brightness, params.contrast)
+    elif bool(lit.any()):
+        out = torch.where(
+            lit[:, None, None, None], lighting(out, params.brightness, params.contrast), out
+        )
     if bool(params.rgb_on.any()):
         noise = _hash_uniform(params.seed + 1, size * size).view(-1, 1, size, size).to(out)
         chan = torch.arange(3, device=out.device)[None, :] == params.rgb_channel[:, None]
