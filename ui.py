@@ -30,6 +30,70 @@ def current_image() -> tuple[str, Image.Image]:
     return chosen
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _decode_upload(data: bytes) -> Image.Image:
+    from explorer import images
+
+    return images.open_image(data)
+
+
+def _pet_picker() -> tuple[str, Image.Image] | None:
+    """Pick an Oxford-IIIT Pet image by breed and index, when the dataset is on disk."""
+    from explorer import data, images
+
+    items = data.pets_by_breed()
+    if not items:
+        st.sidebar.caption(
+            "The Oxford-IIIT Pet dataset is not on disk yet (see the Training page)."
+        )
+        return None
+    breed = st.sidebar.selectbox("Breed", sorted(items), key="sidebar_breed")
+    paths = items[breed]
+    idx = st.sidebar.number_input(
+        f"Index (0–{len(paths) - 1})", 0, len(paths) - 1, 0, key="sidebar_pet_index"
+    )
+    try:
+        return f"{breed} #{idx}", images.open_image(paths[int(idx)])
+    except images.ImageError as exc:
+        st.error(f"This Pet image cannot be used: {exc} Showing a sample image instead.")
+        return None
+
+
+def image_sidebar() -> None:
+    """The shared image source; the result goes to session_state for the page (ui.current_image)."""
+    from explorer import images
+    from explorer.device import device_label
+
+    st.sidebar.markdown(f"**Device:** {device_label()}")
+    samples = images.sample_images()
+    source = st.sidebar.radio(
+        "Image source", ["Sample", "Upload", "Pet dataset"], horizontal=True, key="sidebar_source"
+    )
+    chosen: tuple[str, Image.Image] | None = None
+    if source == "Upload":
+        up = st.sidebar.file_uploader(
+            "Your image (JPEG, PNG, WebP, GIF, BMP)",
+            type=["jpg", "jpeg", "png", "webp", "gif", "bmp"],
+            key="sidebar_upload",
+        )
+        if up is not None:
+            try:
+                chosen = (up.name, _decode_upload(up.getvalue()))
+            except images.ImageError as exc:
+                # Shown at the top of the page, where the eye is, not only beside the uploader.
+                st.error(f"**{up.name}** cannot be used: {exc} Showing a sample image instead.")
+        else:
+            st.sidebar.caption("No file yet: the sample image is shown.")
+    elif source == "Pet dataset":
+        chosen = _pet_picker()
+    if chosen is None:
+        name = st.sidebar.selectbox("Sample photo", list(samples), key="sidebar_sample")
+        chosen = (name, samples[name])
+    name, img = chosen
+    st.sidebar.image(img, caption=f"{name} · {img.width}×{img.height}", width="stretch")
+    st.session_state[IMAGE_KEY] = chosen
+
+
 def show_code(*objects: Callable | type, label: str = "Show the code") -> None:
     """An expander with the source of the explorer functions a demo calls."""
     with st.expander(label):

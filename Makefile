@@ -1,0 +1,47 @@
+# CNN Explorer: `make run` serves the app, `make test` runs every check (lint, unit, AppTest, browser).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: run test lint unit browser bench clean chromium
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(PY)
+	$(PIP) install -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
+	$(PIP) install -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+run: $(VENV)/.installed
+	$(VENV)/bin/streamlit run app.py
+
+# Debian's chromium drives the browser tests; installed only when missing and we are root.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
+	  else echo "chromium missing: run 'sudo apt-get install -y chromium' for the browser tests"; fi; \
+	fi
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+unit: $(VENV)/.installed-dev
+	$(PY) -m pytest -m "not browser" -q
+
+browser: $(VENV)/.installed-dev chromium
+	$(PY) -m pytest -m browser -q
+
+test: lint unit browser
+
+bench: $(VENV)/.installed-dev
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b | tail -n 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache tests/screenshots
