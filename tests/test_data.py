@@ -1,0 +1,266 @@
+"""Tests for explorer.data: Pet labels and status, folders, splits, shapes, presize, offline download."""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import time
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+from explorer import data
+
+BREEDS = ["Abyssinian", "Bengal", "great_pyrenees", "american_pit_bull_terrier"]
+
+
+def fake_pets(root, n_per_breed: int = 2, total: int | None = None) -> list[str]:
+    """A pets tree with empty .jpg files (pets_status only counts names)."""
+    images = root / "oxford-iiit-pet" / "images"
+    images.mkdir(parents=True)
+    names = [f"{b}_{i + 1}.jpg" for b in BREEDS for i in range(n_per_breed)]
+    if total is not None:
+        names += [f"filler_{i}.jpg" for i in range(total - len(names))]
+    for name in names:
+        (images / name).touch()
+    (images / "Abyssinian_100.mat").touch()  # the real archive has a few non-jpg files
+    return names
+
+
+def png_bytes(colour, size=(20, 10)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_pet_regex_reads_the_breed_from_real_names():
+    pattern = re.compile(data.PET_REGEX)
+    cases = {
+        "great_pyrenees_173.jpg": "great_pyrenees",
+        "Abyssinian_1.jpg": "Abyssinian",
+        "american_pit_bull_terrier_10.jpg": "american_pit_bull_terrier",
+        "data/oxford-iiit-pet/images/Bengal_92.jpg": "Bengal",
+    }
+    for name, breed in cases.items():
+        assert pattern.search(name).group(1) == breed
+    assert pattern.search("Abyssinian_1.png") is None
+    assert pattern.search("Abyssinian.jpg") is None
+
+
+def test_pets_status_missing_partial_ready(tmp_path):
+    s = data.pets_status(tmp_path)
+    assert s == {
+        "state": "missing",
+        "n_images": 0,
+        "expected": 7390,
+        "path": str(tmp_path / "oxford-iiit-pet" / "images"),
+    }
+    # Only the archive being downloaded: the folder exists, no images yet.
+    (tmp_path / "oxford-iiit-pet").mkdir()
+    (tmp_path / "oxford-iiit-pet" / "images.tar.gz").write_bytes(b"\x1f\x8b")
+    assert data.pets_status(tmp_path)["state"] == "partial"
+    fake_pets(tmp_path, n_per_breed=3)
+    s = data.pets_status(tmp_path)
+    assert (s["state"], s["n_images"]) == ("partial", 12)
+    assert data.pets_by_breed(tmp_path) == {}
+    with pytest.raises(data.DatasetUnavailable, match="12 of 7390"):
+        data.pets_items(tmp_path)
+
+
+def test_pets_status_default_root_is_resolved_at_call_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_HOME", str(tmp_path))
+    assert data.pets_status()["path"] == str(tmp_path / "data" / "oxford-iiit-pet" / "images")
+
+
+def test_ready_pets_items_and_by_breed(tmp_path, monkeypatch):
+    # 7,390 files would take seconds to create; the threshold is the constant, so lower it.
+    monkeypatch.setattr(data, "PETS_EXPECTED", 12)
+    fake_pets(tmp_path, n_per_breed=2, total=12)
+    s = data.pets_status(tmp_path)
+    assert (s["state"], s["n_images"], s["expected"]) == ("ready", 12, 12)
+    by_breed = data.pets_by_breed(tmp_path)
+    images = tmp_path / "oxford-iiit-pet" / "images"
+    assert by_breed["great_pyrenees"] == [
+        images / "great_pyrenees_1.jpg",
+        images / "great_pyrenees_2.jpg",
+    ]
+    assert len(by_breed["filler"]) == 4 and len(by_breed) == 5
+    items = data.pets_items(tmp_path)
+    assert len(items.paths) == len(items.labels) == 12
+    # Sorted class names, like fastai's: capitalised cat breeds before lower-case dog breeds.
+    assert items.classes == [
+        "Abyssinian",
+        "Bengal",
+        "american_pit_bull_terrier",
+        "filler",
+        "great_pyrenees",
+    ]
+    i = items.paths.index(images / "Bengal_2.jpg")
+    assert items.classes[items.labels[i]] == "Bengal"
+    assert sorted(items.paths) == items.paths
+
+
+def test_folder_items_by_subfolder_and_regex(tmp_path):
+    for cls, names in {"cats": ["a.jpg", "b.PNG"], "dogs": ["c.jpeg"], "empty": []}.items():
+        (tmp_path / cls).mkdir()
+        for name in names:
+            (tmp_path / cls / name).write_bytes(b"x")
+    (tmp_path / "dogs" / "notes.txt").write_text("not an image")
+    (tmp_path / "dogs" / "deep").mkdir()
+    (tmp_path / "dogs" / "deep" / "d.webp").write_bytes(b"x")
+    items = data.folder_items(tmp_path)
+    assert items.classes == ["cats", "dogs"]
+    assert [p.name for p in items.paths] == ["a.jpg", "b.PNG", "c.jpeg", "d.webp"]
+    assert items.labels == [0, 0, 1, 1]
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for name in ["dog_1.jpg", "dog_22.jpg", "cat_3.png", "readme.jpg"]:
+        (flat / name).write_bytes(b"x")
+    items = data.folder_items(flat, regex=r"^([a-z]+)_\d+")
+    assert items.classes == ["cat", "dog"]
+    assert [
+        (p.name, items.classes[lab]) for p, lab in zip(items.paths, items.labels, strict=True)
+    ] == [
+        ("cat_3.png", "cat"),
+        ("dog_1.jpg", "dog"),
+        ("dog_22.jpg", "dog"),
+    ]
+    assert items.skipped == 1
+
+
+def test_folder_items_errors(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        data.folder_items(tmp_path / "nope")
+    with pytest.raises(ValueError, match="No sub-folder"):
+        data.folder_items(tmp_path)
+    with pytest.raises(ValueError, match="holds no images"):
+        data.folder_items(tmp_path, regex=r"(\w+)")
+    (tmp_path / "x_1.jpg").write_bytes(b"x")
+    with pytest.raises(ValueError, match="matches none"):
+        data.folder_items(tmp_path, regex=r"^(dog)_")
+    with pytest.raises(ValueError, match="one group"):
+        data.folder_items(tmp_path, regex=r"x_\d")
+    with pytest.raises(ValueError, match="not a valid regular expression"):
+        data.folder_items(tmp_path, regex=r"(x")
+
+
+def test_split_indices_deterministic_disjoint_complete():
+    train, valid = data.split_indices(7390, valid_pct=0.2, seed=2)
+    assert len(valid) == 1478 and len(train) == 7390 - 1478
+    assert set(train).isdisjoint(valid) and set(train) | set(valid) == set(range(7390))
+    assert (train, valid) == data.split_indices(7390, 0.2, 2)
+    assert valid != data.split_indices(7390, 0.2, 3)[1]
+    # The same draw as the lesson's np.random.seed(2); np.random.permutation(n).
+    np.random.seed(2)
+    assert valid == sorted(np.random.permutation(7390)[:1478].tolist())
+    assert data.split_indices(10, 0.2, 2)[1] == sorted(np.random.RandomState(2).permutation(10)[:2])
+    assert data.split_indices(5, 0.0) == ([0, 1, 2, 3, 4], [])
+    with pytest.raises(ValueError):
+        data.split_indices(5, 1.0)
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    return data.make_shapes(60, size=48, seed=5)
+
+
+def test_make_shapes_shapes_and_determinism(shapes):
+    assert shapes.images.shape == (60, 3, 48, 48) and shapes.images.dtype == torch.uint8
+    assert shapes.labels.shape == (60,) and shapes.labels.dtype == torch.int64
+    assert shapes.boxes.shape == (60, 4) and shapes.boxes.dtype == torch.float32
+    assert shapes.classes == ["circle", "square", "triangle", "cross", "star"]
+    assert torch.bincount(shapes.labels).tolist() == [12] * 5
+    again = data.make_shapes(60, size=48, seed=5)
+    assert torch.equal(again.images, shapes.images) and torch.equal(again.boxes, shapes.boxes)
+    other = data.make_shapes(60, size=48, seed=6)
+    assert not torch.equal(other.images, shapes.images)
+    assert data.make_shapes(0, size=32).images.shape == (0, 3, 32, 32)
+
+
+def test_make_shapes_boxes_tightly_contain_the_object(shapes):
+    for i in range(len(shapes.labels)):
+        img = shapes.images[i].to(torch.int32)
+        mask = shapes.masks[i]
+        # The mask is the object: one solid colour that no background pixel comes close to.
+        inside = img[:, mask]
+        colour = inside[:, :1]
+        assert torch.equal(inside, colour.expand_as(inside))
+        outside = img[:, ~mask]
+        assert (outside - colour).abs().min(dim=0).values.min() >= 40
+        ys, xs = torch.nonzero(mask, as_tuple=True)
+        x0, y0, x1, y1 = shapes.boxes[i].tolist()
+        assert (x0, y0, x1, y1) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        # A minority of the image, but not a speck.
+        frac = mask.float().mean().item()
+        assert 0.015 < frac < 0.25
+        assert (x1 - x0) * (y1 - y0) <= 0.26 * 48 * 48
+
+
+def test_make_shapes_area_matches_geometry():
+    # A circle's pixel count matches pi * r^2 for its radius (r^2 = 0.85 of the drawn radius).
+    sd = data.make_shapes(40, size=64, seed=1)
+    for i in (sd.labels == 0).nonzero().flatten().tolist():
+        x0, y0, x1, y1 = sd.boxes[i].tolist()
+        r = ((x1 - x0) + (y1 - y0)) / 4
+        assert abs(sd.masks[i].sum().item() - math.pi * r * r) < 0.12 * math.pi * r * r
+
+
+def test_presize_skips_a_corrupt_file(tmp_path):
+    red = tmp_path / "red.png"
+    red.write_bytes(png_bytes((255, 0, 0), size=(40, 20)))
+    # Left half blue, right half green, on a wide image: the centre crop keeps both halves.
+    two = Image.new("RGB", (60, 30), (0, 0, 255))
+    two.paste((0, 255, 0), (30, 0, 60, 30))
+    two.save(tmp_path / "two.jpg", quality=95)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    missing = tmp_path / "gone.png"
+    x, ok = data.presize([red, bad, tmp_path / "two.jpg", missing], 8, workers=2)
+    assert x.shape == (4, 3, 8, 8) and x.dtype == torch.uint8
+    assert ok.tolist() == [True, False, True, False]
+    assert int((~ok).sum()) == 2
+    assert torch.equal(
+        x[0], torch.tensor([255, 0, 0], dtype=torch.uint8).view(3, 1, 1).expand(3, 8, 8)
+    )
+    assert x[1].sum() == 0
+    left, right = x[2, :, :, 1].to(torch.int32), x[2, :, :, 6].to(torch.int32)
+    assert (left[2] > 200).all() and (left[1] < 40).all()
+    assert (right[1] > 200).all() and (right[2] < 40).all()
+    x1, ok1 = data.presize([red, bad], 8, workers=1)
+    assert ok1.tolist() == [True, False] and torch.equal(x1[0], x[0])
+
+
+def test_download_pets_offline_raises_quickly(tmp_path):
+    # This machine has no network to the dataset's host: a real attempt must fail fast and clearly.
+    seen = []
+    start = time.monotonic()
+    with pytest.raises(data.DatasetUnavailable, match="could not be downloaded.*no network"):
+        data.download_pets(tmp_path, progress=lambda what, frac: seen.append((what, frac)))
+    assert time.monotonic() - start < 30
+    assert seen and seen[0] == ("Connecting", 0.0)
+    assert data.pets_status(tmp_path)["state"] != "ready"
+    assert not (tmp_path / "oxford-iiit-pet.download.lock").exists()
+
+
+def test_download_pets_unreachable_server(tmp_path, monkeypatch):
+    # A server that refuses connections (nothing listens on port 9 locally).
+    resources = (
+        ("http://127.0.0.1:9/images.tar.gz", "0" * 32),
+        ("http://127.0.0.1:9/annotations.tar.gz", "0" * 32),
+    )
+    monkeypatch.setattr(torchvision.datasets.OxfordIIITPet, "_RESOURCES", resources)
+    with pytest.raises(data.DatasetUnavailable, match="127.0.0.1"):
+        data.download_pets(tmp_path, timeout=2)
+
+
+def test_download_pets_refuses_a_second_download(tmp_path):
+    import os
+
+    (tmp_path / "oxford-iiit-pet.download.lock").write_text(str(os.getppid()))
+    with pytest.raises(data.DatasetUnavailable, match="Another download"):
+        data.download_pets(tmp_path)
