@@ -1192,3 +1192,42 @@ def torchvision_code(s: AugSettings) -> tuple[str, list[str]]:
     body = "".join(f"    {step},\n" for step in steps)
     code = f"import torch\nfrom torchvision.transforms import v2\n\ntfms = v2.Compose([\n{body}])\n"
     return code, notes
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers for showing results
+# ---------------------------------------------------------------------------------------------
+
+
+def grid_in_pixels(params: AugParams, in_hw: tuple[int, int], lines: int = 11) -> Tensor:
+    """A coarse version of each sampling grid in input pixel coordinates (x = column, y = row).
+
+    Drawing these points joined row by row and column by column over the input picture shows
+    where the output tile's lattice lands: the "warped sampling grid".
+
+    Shape:
+        AugParams(n), (H, W) -> (n, lines, lines, 2)
+    """
+    if lines < 2:
+        raise ValueError("Draw at least 2 grid lines.")
+    h, w = in_hw
+    grid = sampling_grid(params.set(jitter=0.0), in_hw, lines).to(torch.float64)
+    scale = torch.tensor([(w - 1) / 2, (h - 1) / 2], dtype=torch.float64, device=grid.device)
+    return (grid + 1) * scale
+
+
+def tile_mosaic(tiles: Tensor, ncols: int = 3, gap: int = 4, fill: float = 1.0) -> Tensor:
+    """Lay n tiles out in rows of `ncols` with `gap` pixels of `fill` between them (like plot_multi).
+
+    Shape:
+        (n, C, s, s) -> (C, rows·s + (rows-1)·gap, ncols·s + (ncols-1)·gap)
+    """
+    n, c, h, w = tiles.shape
+    rows = math.ceil(n / ncols)
+    out = torch.full(
+        (c, rows * h + (rows - 1) * gap, ncols * w + (ncols - 1) * gap), fill, dtype=tiles.dtype
+    )
+    for i in range(n):
+        r, k = divmod(i, ncols)
+        out[:, r * (h + gap) : r * (h + gap) + h, k * (w + gap) : k * (w + gap) + w] = tiles[i]
+    return out
