@@ -106,16 +106,22 @@ def _pet_files(root: Path | str | None) -> list[Path]:
 
 
 def pets_by_breed(root: Path | str | None = None) -> dict[str, list[Path]]:
-    """Pet image paths per breed (the regex's label), each list sorted; {} unless ready."""
+    """Pet image paths per breed (the regex's label), each list in file-number order.
+
+    Returns:
+        {} unless the dataset is ready.
+    """
     if pets_status(root)["state"] != "ready":
         return {}
     pattern = re.compile(PET_REGEX)
-    out: dict[str, list[Path]] = {}
+    numbered: dict[str, list[tuple[int, Path]]] = {}
     for p in _pet_files(root):
         m = pattern.search(p.name)
         if m:
-            out.setdefault(m.group(1), []).append(p)
-    return out
+            number = int(re.findall(r"\d+", p.name)[-1])
+            numbered.setdefault(m.group(1), []).append((number, p))
+    # Numeric order (Bengal_2 before Bengal_10), so a picker's index follows the file numbers.
+    return {breed: [p for _, p in sorted(ps)] for breed, ps in numbered.items()}
 
 
 def pets_items(root: Path | str | None = None) -> Items:

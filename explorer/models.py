@@ -14,16 +14,19 @@ import time
 import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import safetensors.torch
 import torch
-import torchvision
 from safetensors import SafetensorError
 from torch import Tensor, nn
 
 from explorer import paths
+
+if TYPE_CHECKING:
+    import torchvision
 
 ARCHS = ("resnet18", "resnet34", "resnet50")
 
@@ -67,9 +70,17 @@ def _check_arch(arch: str) -> None:
         raise ValueError(f"Unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}.")
 
 
+def _tv_models() -> ModuleType:
+    # Imported on first use: torchvision costs over a second to import, and listing or saving
+    # checkpoints (the app's home page, a job's status) never needs it.
+    import torchvision.models
+
+    return torchvision.models
+
+
 def _weights_enum(arch: str) -> torchvision.models.WeightsEnum:
     _check_arch(arch)
-    return torchvision.models.get_model_weights(arch).DEFAULT
+    return _tv_models().get_model_weights(arch).DEFAULT
 
 
 def _cache_file(arch: str) -> Path:
@@ -197,7 +208,7 @@ def create_cnn(
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(seed)
-        net = torchvision.models.get_model(arch, weights=None)
+        net = _tv_models().get_model(arch, weights=None)
         if state is not None:
             net.load_state_dict(state)
         nf = net.fc.in_features
@@ -226,7 +237,7 @@ def pretrained_classifier(
         (B, 3, H, W) -> (B, 1000)
     """
     weights = _weights_enum(arch)
-    net = torchvision.models.get_model(arch, weights=None)
+    net = _tv_models().get_model(arch, weights=None)
     if pretrained:
         net.load_state_dict(_imagenet_state_dict(arch))
     return from_torchvision(net), list(weights.meta["categories"])
@@ -551,7 +562,9 @@ def list_checkpoints(folder: Path | None = None) -> list[dict[str, Any]]:
         st_path, json_path = folder / f"{name}.safetensors", folder / f"{name}.json"
         mtime = max((p.stat().st_mtime for p in (st_path, json_path) if p.exists()), default=0.0)
         row: dict[str, Any]
-        if not st_path.is_file():
+        if not _NAME_RE.fullmatch(name):
+            row = {"error": f"{name!r} is not an allowed checkpoint name; rename the files."}
+        elif not st_path.is_file():
             row = {"error": f"{st_path.name} is missing."}
         else:
             try:

@@ -226,6 +226,11 @@ def _trained_like(seed: int, n: int = 5, bn_final: bool = False) -> nn.Sequentia
     return m.eval()
 
 
+@pytest.fixture(scope="module")
+def trained():
+    return _trained_like(0)
+
+
 def test_checkpoint_round_trip_same_outputs(home):
     m = _trained_like(0, bn_final=True)
     path = models.save(m, "pets-1", meta_for(bn_final=True))
@@ -257,8 +262,8 @@ def test_pickle_renamed_safetensors_is_refused(home):
         models.load("torch")
 
 
-def test_shape_mismatch_is_refused(home):
-    models.save(_trained_like(0, n=5), "five", meta_for(5))
+def test_shape_mismatch_is_refused(home, trained):
+    models.save(trained, "five", meta_for(5))
     # Swap the weights for a 7-class model's, keeping the 5-class meta in the header.
     import safetensors.torch
 
@@ -275,10 +280,10 @@ def test_shape_mismatch_is_refused(home):
         models.load("five")
 
 
-def test_missing_and_bad_names(home):
+def test_missing_and_bad_names(home, trained):
     with pytest.raises(models.CheckpointError, match="No checkpoint"):
         models.load("nothing")
-    m = _trained_like(0)
+    m = trained
     for bad in ("../x", "a/b", ".hidden", "", "..", "a b", "x" * 101):
         with pytest.raises(ValueError):
             models.save(m, bad, meta_for())
@@ -289,10 +294,10 @@ def test_missing_and_bad_names(home):
     assert not (home / "weights").exists() or not list((home / "weights").iterdir())
 
 
-def test_crash_during_replace_keeps_previous_checkpoint(home, monkeypatch):
-    old = _trained_like(0)
+def test_crash_during_replace_keeps_previous_checkpoint(home, monkeypatch, trained, r18):
+    old, new = trained, r18  # same seed, but old's BatchNorm statistics have moved
+    assert not torch.equal(old[0][1].running_mean, new[0][1].running_mean)
     models.save(old, "run", meta_for(history=[]))
-    new = _trained_like(1)
 
     def boom(src, dst):
         raise OSError("simulated crash")
@@ -306,8 +311,8 @@ def test_crash_during_replace_keeps_previous_checkpoint(home, monkeypatch):
     assert meta["history"] == []
 
 
-def test_process_killed_while_saving_keeps_previous_checkpoint(home):
-    old = _trained_like(0)
+def test_process_killed_while_saving_keeps_previous_checkpoint(home, trained):
+    old = trained
     models.save(old, "run", meta_for(history=[]))
     # A child process writes its temp file, then is SIGKILLed before it can replace anything.
     script = textwrap.dedent(
@@ -319,8 +324,12 @@ def test_process_killed_while_saving_keeps_previous_checkpoint(home):
             sys.stdout.write("temp written\\n"); sys.stdout.flush()
             os.kill(os.getpid(), signal.SIGKILL)
         models.os.replace = die
-        m = models.create_cnn("resnet18", 5, seed=1)
+        import torch
+        # Any module will do: the save is killed before it replaces anything (and a small one
+        # keeps this child from importing torchvision).
+        m = torch.nn.Linear(4, 4)
         meta = {"arch": "resnet18", "classes": ["a", "b", "c", "d", "e"]}
+        assert "torchvision" not in sys.modules
         models.save(m, "run", meta)
         """
     )
@@ -350,18 +359,21 @@ def test_temp_file_of_a_live_writer_is_kept(home):
     assert live.exists()
 
 
-def test_list_checkpoints_newest_first_with_broken_one(home):
-    models.save(_trained_like(0), "older", meta_for())
-    models.save(_trained_like(0, n=3), "newer", meta_for(3))
+def test_list_checkpoints_newest_first_with_broken_one(home, trained):
+    models.save(trained, "older", meta_for())
+    models.save(trained, "newer", meta_for(size=128))
     folder = home / "weights"
     (folder / "broken.safetensors").write_bytes(b"\x00garbage")
     (folder / "orphan.json").write_text("{}")
+    (folder / "my model.safetensors").write_bytes(b"")
     rows = models.list_checkpoints()
     by_name = {r["name"]: r for r in rows}
-    assert set(by_name) == {"older", "newer", "broken", "orphan"}
+    assert set(by_name) == {"older", "newer", "broken", "orphan", "my model"}
+    assert "not an allowed checkpoint name" in by_name["my model"]["error"]
     good = [r["name"] for r in rows if "error" not in r]
     assert good == ["newer", "older"]
-    assert by_name["newer"]["n_classes"] == 3 and by_name["older"]["arch"] == "resnet18"
+    assert by_name["newer"]["size"] == 128 and by_name["older"]["size"] == 64
+    assert by_name["older"]["n_classes"] == 5 and by_name["older"]["arch"] == "resnet18"
     assert "safetensors" in by_name["broken"]["error"]
     assert "missing" in by_name["orphan"]["error"]
     assert models.list_checkpoints(home / "nowhere") == []
