@@ -27,7 +27,7 @@ RANGES = {
 MAX_TEXT_CELLS = 26  # above this many columns, values no longer fit inside the cells
 WHOLE_MAX_SIDE = 1024  # the whole-image demo shrinks bigger photos so a rerun stays quick
 PLAY_TICK_S = 0.25
-PLAY_TICKS = {"slow": 240, "medium": 80, "fast": 30}  # ticks per full sweep
+PLAY_TICKS = {"slow": 120, "medium": 50, "fast": 20}  # ticks per full sweep
 
 
 # --- state callbacks (run before the script, so they may set other widgets' values) -------------
@@ -64,6 +64,9 @@ def _clicked(chart_key: str, padding: int, stride: int, oh: int, ow: int, on_inp
         y, x = round((y - 1 + padding) / stride), round((x - 1 + padding) / stride)
     st.session_state["convolve_row"] = min(max(y, 0), oh - 1)
     st.session_state["convolve_col"] = min(max(x, 0), ow - 1)
+    # A fresh chart key drops the old selection, which would otherwise be re-applied after
+    # prev/next and make the window jump back to the clicked pixel.
+    st.session_state["convolve_clicks"] = st.session_state.get("convolve_clicks", 0) + 1
 
 
 # --- cached per-image work ------------------------------------------------------------------------
@@ -127,6 +130,8 @@ IMAGENET = "ImageNet resnet34"
 
 
 def _fmt(v: float) -> str:
+    if v == 0:
+        return "0"  # never "-0" (a zero weight times a pixel)
     return f"{v:.4g}" if abs(v) >= 1e-4 or v == 0 else f"{v:.1e}"
 
 
@@ -384,6 +389,8 @@ def stepper(grid: torch.Tensor, out: torch.Tensor, kernel: torch.Tensor, tick: i
         else:
             st.caption("Output column 0 (the only one)")
     row, col = st.session_state["convolve_row"], st.session_state["convolve_col"]
+    clicks = st.session_state.get("convolve_clicks", 0)
+    in_key, out_key = f"convolve_input_plot_{clicks}", f"convolve_output_plot_{clicks}"
     with ui.user_errors("The step"):
         s = cv.step(grid, kernel, row, col, padding, mode, stride)
         lo, hi = cv.display_range(out, method, clip=(0.0, scale * (3 if grid.ndim == 3 else 1)))
@@ -391,16 +398,16 @@ def stepper(grid: torch.Tensor, out: torch.Tensor, kernel: torch.Tensor, tick: i
         with left:
             st.plotly_chart(
                 _input_figure(grid, padding, mode, s, scale),
-                key="convolve_input_plot",
-                on_select=partial(_clicked, "convolve_input_plot", padding, stride, oh, ow, True),
+                key=in_key,
+                on_select=partial(_clicked, in_key, padding, stride, oh, ow, True),
                 selection_mode="points",
                 width="stretch",
             )
         with right:
             st.plotly_chart(
                 _output_figure(out, row, col, lo, hi),
-                key="convolve_output_plot",
-                on_select=partial(_clicked, "convolve_output_plot", padding, stride, oh, ow, False),
+                key=out_key,
+                on_select=partial(_clicked, out_key, padding, stride, oh, ow, False),
                 selection_mode="points",
                 width="stretch",
             )
@@ -446,12 +453,12 @@ with ui.user_errors("The whole-image convolution"):
         width="stretch",
     )
     oh, ow = cv.output_size(h, w, 3, padding, stride)
-    st.latex(
-        rf"H' = \left\lfloor \frac{{H + 2p - k}}{{s}} \right\rfloor + 1 = "
-        rf"\left\lfloor \frac{{{h} + 2\cdot{padding} - 3}}{{{stride}}} \right\rfloor + 1 = {oh}"
-        rf",\qquad W' = \left\lfloor \frac{{{w} + 2\cdot{padding} - 3}}{{{stride}}} "
-        rf"\right\rfloor + 1 = {ow}"
-    )
+    for name, n, n_out in (("H", h, oh), ("W", w, ow)):
+        st.latex(
+            rf"{name}' = \left\lfloor \frac{{{name} + 2p - k}}{{s}} \right\rfloor + 1 = "
+            rf"\left\lfloor \frac{{{n} + 2\cdot{padding} - 3}}{{{stride}}} \right\rfloor + 1"
+            rf" = {n_out}"
+        )
     if max(photo.size) > WHOLE_MAX_SIDE:
         st.caption(f"The photo was shrunk to {WHOLE_MAX_SIDE} px on its long side to stay quick.")
     ui.show_code(cv.convolve, cv.convolve_channels, cv.display_range)
@@ -477,14 +484,13 @@ rgb_kernel = (
 
 def rgb_stepper(grid: torch.Tensor, k: torch.Tensor) -> None:
     """Per-channel products at one position of an RGB grid (its own fragment)."""
-    h, w = grid.shape[-2:]
-    oh, ow = cv.output_size(h, w, 3, 0, 1)
-    r1, r2 = st.columns(2)
-    row = r1.slider("Row", 0, oh - 1, oh // 2, key="convolve_rgb_row") if oh > 1 else 0
-    col = r2.slider("Column", 0, ow - 1, ow // 2, key="convolve_rgb_col") if ow > 1 else 0
     with ui.user_errors("The RGB step"):
-        s = cv.step(grid, k, row, col)
-        _equation(s, k)
+        h, w = grid.shape[-2:]
+        oh, ow = cv.output_size(h, w, 3, 0, 1)
+        r1, r2 = st.columns(2)
+        row = r1.slider("Row", 0, oh - 1, oh // 2, key="convolve_rgb_row") if oh > 1 else 0
+        col = r2.slider("Column", 0, ow - 1, ow // 2, key="convolve_rgb_col") if ow > 1 else 0
+        _equation(cv.step(grid, k, row, col), k)
 
 
 with ui.user_errors("The RGB demo"):
