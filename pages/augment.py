@@ -1,8 +1,424 @@
-"""Augment page (placeholder until its issue lands)."""
+"""Augmentation page: every fastai v1 transform and padding mode on the sidebar photo, drawn as a
+3×3 grid like the lesson's `plot_multi`, plus the same draw under three paddings, a list of
+transforms, one resample against a chain, the composed matrix and exportable code.
+"""
 
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, fields
+
+import plotly.graph_objects as go
 import streamlit as st
+import torch
 
 import ui
+from explorer import augment as aug
+from explorer import images
 
-st.title("Augment")
-ui.not_built("augment")
+N_TILES = 9
+SIZES = [64, 96, 128, 160, 224, 288, 352]
+GRID_LINES = 11  # lines of the sampling lattice drawn over the photo
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One settings widget: which AugSettings field it sets and how it is drawn."""
+
+    field: str
+    label: str
+    help: str
+    lo: float | None = None  # None: a toggle
+    hi: float | None = None
+    step: float | None = None
+
+
+GROUPS: dict[str, tuple[str, list[Knob]]] = {
+    "Flip & dihedral": (
+        "Mirror the picture; with vertical flips allowed, any of the 8 flips/quarter turns.",
+        [
+            Knob("do_flip", "flip", "Flip at all (fastai's do_flip)."),
+            Knob("flip_vert", "vertical flips too (dihedral)", "Allow all 8 flips and 90° turns."),
+            Knob("p_flip", "p(flip left-right)", "fastai uses 0.5.", 0.0, 1.0, 0.05),
+            Knob("p_dihedral", "p(dihedral)", "Case 0 of 8 leaves it as is.", 0.0, 1.0, 0.05),
+        ],
+    ),
+    "Rotate & zoom": (
+        "Turn and enlarge about a focus point; squish stretches one axis.",
+        [
+            Knob("max_rotate", "max rotate (°)", "Angle uniform in ±this.", 0.0, 180.0, 1.0),
+            Knob("max_zoom", "max zoom", "Zoom uniform in [1, this].", 1.0, 3.0, 0.05),
+            Knob("p_affine", "p(affine)", "Each of rotate, zoom, warp.", 0.0, 1.0, 0.05),
+            Knob(
+                "max_squish",
+                "max squish",
+                "Log-uniform in [1/this, this]; 1 = off.",
+                1.0,
+                3.0,
+                0.05,
+            ),
+            Knob("p_squish", "p(squish)", "", 0.0, 1.0, 0.05),
+        ],
+    ),
+    "Warp": (
+        "Move the corners: as if the camera looked from another angle (grid units, picture = 2).",
+        [
+            Knob("max_warp", "max symmetric warp", "fastai's max_warp.", 0.0, 0.9, 0.01),
+            Knob("max_perspective", "max perspective warp", "Each corner alone.", 0.0, 0.9, 0.01),
+            Knob("p_perspective", "p(perspective)", "", 0.0, 1.0, 0.05),
+            Knob("max_tilt", "max tilt", "One edge stretched.", 0.0, 0.9, 0.01),
+            Knob("p_tilt", "p(tilt)", "", 0.0, 1.0, 0.05),
+            Knob("max_skew", "max skew", "One corner pulled.", 0.0, 0.9, 0.01),
+            Knob("p_skew", "p(skew)", "", 0.0, 1.0, 0.05),
+            Knob("max_jitter", "max jitter", "Each pixel read from nearby.", 0.0, 0.2, 0.005),
+            Knob("p_jitter", "p(jitter)", "", 0.0, 1.0, 0.05),
+        ],
+    ),
+    "Lighting": (
+        "Brightness and contrast in logit space: 0.5 and 1 leave the photo unchanged.",
+        [
+            Knob("max_lighting", "max lighting", "fastai's max_lighting.", 0.0, 0.95, 0.01),
+            Knob("p_lighting", "p(lighting)", "Brightness and contrast each.", 0.0, 1.0, 0.05),
+            Knob(
+                "max_brightness",
+                "extra brightness",
+                "brightness(...) in xtra_tfms.",
+                0.0,
+                0.95,
+                0.01,
+            ),
+            Knob("p_brightness", "p(extra brightness)", "", 0.0, 1.0, 0.05),
+            Knob("max_contrast", "extra contrast", "contrast(...) in xtra_tfms.", 0.0, 0.95, 0.01),
+            Knob("p_contrast", "p(extra contrast)", "", 0.0, 1.0, 0.05),
+        ],
+    ),
+    "Crop & pad": (
+        "Which square of the photo is used, and what lies beyond its edges.",
+        [
+            Knob("rand_crop", "random crop position", "Off: the centre (crop_pad)."),
+            Knob(
+                "max_resize_crop", "rand_resize_crop zoom", "Area 1/zoom; 1 = off.", 1.0, 4.0, 0.05
+            ),
+            Knob("resize_crop_ratio", "... aspect ratio up to", "", 1.0, 2.0, 0.01),
+            Knob("p_resize_crop", "p(rand_resize_crop)", "", 0.0, 1.0, 0.05),
+            Knob("pad", "pad (pixels)", "Filled by the padding mode.", 0, 120, 1),
+            Knob("p_pad", "p(pad)", "", 0.0, 1.0, 0.05),
+        ],
+    ),
+    "Pixel": (
+        "Applied last, on the finished tile.",
+        [
+            Knob("cutout_holes", "cutout holes (max)", "Black squares; 0 = off.", 0, 8, 1),
+            Knob("cutout_size", "cutout hole side", "Fraction of the tile.", 0.05, 0.5, 0.01),
+            Knob("p_cutout", "p(cutout)", "", 0.0, 1.0, 0.05),
+            Knob("max_rgb", "rgb_randomize level", "One channel becomes noise.", 0.0, 1.0, 0.01),
+            Knob("p_rgb", "p(rgb_randomize)", "", 0.0, 1.0, 0.05),
+        ],
+    ),
+}
+KNOBS = [k for _, (_, knobs) in GROUPS.items() for k in knobs]
+PRESETS = {
+    "Lesson 6": aug.AugSettings.lesson,
+    "fastai defaults": aug.AugSettings,
+    "All off": aug.AugSettings.off,
+}
+
+
+def _key(name: str) -> str:
+    return f"augment_{name}"
+
+
+def _load_preset(make=aug.AugSettings.lesson) -> None:
+    """Put a settings object's values into every widget (runs before the script reruns)."""
+    s = make()
+    for k in KNOBS:
+        v = getattr(s, k.field)
+        if k.step is not None:  # a slider shows multiples of its step (4/3 -> 1.33)
+            v = type(k.step)(round(round(v / k.step) * k.step, 6))
+        st.session_state[_key(k.field)] = v
+    st.session_state[_key("zoom_random")] = s.zoom_row is None
+    st.session_state.setdefault(_key("seed"), 0)
+
+
+def _new_draw() -> None:
+    st.session_state[_key("seed")] = int(st.session_state.get(_key("seed"), 0)) + 1
+
+
+def _settings_from_widgets() -> aug.AugSettings:
+    """Draw every widget and build the settings they describe."""
+    if _key("max_rotate") not in st.session_state:
+        _load_preset()
+    st.caption("Presets")
+    cols = st.columns(len(PRESETS))
+    for col, (name, make) in zip(cols, PRESETS.items(), strict=True):
+        col.button(
+            name,
+            key=_key("preset_" + name.split()[0].lower()),
+            on_click=_load_preset,
+            args=(make,),
+            width="stretch",
+        )
+    padding = st.radio(
+        "Padding mode",
+        aug.PADDING_MODES,
+        index=2,
+        horizontal=True,
+        key=_key("padding"),
+        help="; ".join(f"{m}: {h}" for m, h in aug.PADDING_HELP.items()),
+    )
+    st.caption(f"**{padding}**: {aug.PADDING_HELP[padding]}.")
+    size = st.select_slider("Tile size (px)", SIZES, value=224, key=_key("size"))
+    seed_col, draw_col = st.columns([2, 1], vertical_alignment="bottom")
+    seed_col.number_input("Seed", 0, 1_000_000, key=_key("seed"))
+    draw_col.button("New draw", key=_key("new_draw"), on_click=_new_draw, width="stretch")
+
+    values: dict[str, object] = {}
+    for i, (group, (explain, knobs)) in enumerate(GROUPS.items()):
+        with st.expander(group, expanded=i < 2):
+            st.caption(explain)
+            for k in knobs:
+                if k.lo is None:
+                    values[k.field] = st.toggle(k.label, key=_key(k.field), help=k.help or None)
+                else:
+                    values[k.field] = st.slider(
+                        k.label, k.lo, k.hi, step=k.step, key=_key(k.field), help=k.help or None
+                    )
+            if group == "Rotate & zoom":
+                random_focus = st.toggle("random zoom focus (rand_zoom)", key=_key("zoom_random"))
+                if not random_focus:
+                    values["zoom_row"] = st.slider(
+                        "zoom focus row", 0.0, 1.0, 0.5, 0.05, key=_key("zoom_row")
+                    )
+                    values["zoom_col"] = st.slider(
+                        "zoom focus column", 0.0, 1.0, 0.5, 0.05, key=_key("zoom_col")
+                    )
+    names = {f.name for f in fields(aug.AugSettings)}
+    return aug.AugSettings(
+        padding_mode=padding, size=int(size), **{k: v for k, v in values.items() if k in names}
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _working_tensor(photo: images.Image.Image, size: int) -> torch.Tensor:
+    """The photo as a (3,H,W) tensor, shrunk (antialiased) so its short side is at most 2·size."""
+    short = min(photo.size)
+    if short > 2 * size:
+        photo = images.resize_short(photo, 2 * size)
+    return images.to_tensor(photo)
+
+
+def _tile_images(tiles: torch.Tensor) -> list[images.Image.Image]:
+    return [images.to_image(t) for t in tiles]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _draw_and_apply(
+    photo: images.Image.Image, settings: aug.AugSettings, seed: int
+) -> tuple[aug.AugParams, torch.Tensor]:
+    x = _working_tensor(photo, settings.size)
+    params = aug.draw(settings, N_TILES, torch.Generator().manual_seed(seed))
+    return params, aug.apply(x, params, settings.size, settings.padding_mode)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _series(
+    photo: images.Image.Image, name: str, size: int, padding: str
+) -> tuple[list[images.Image.Image], list[str]]:
+    params, labels = aug.magnitude_series(name)
+    return _tile_images(aug.apply(_working_tensor(photo, size), params, size, padding)), labels
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _one_vs_chain(
+    photo: images.Image.Image, angle: float, zoom: float, size: int, padding: str
+) -> dict[str, tuple[images.Image.Image, float]]:
+    x = _working_tensor(photo, size)
+    ref = aug.reference_resample(x, angle, zoom, size, padding)
+    ours = aug.affine_resample(x, angle, zoom, size, padding)
+    chain = aug.chain_resample(x, angle, zoom, size, padding)
+    return {
+        "ours": (images.to_image(ours), aug.psnr(ours, ref)),
+        "chain": (images.to_image(chain), aug.psnr(chain, ref)),
+        "reference": (images.to_image(ref), float("inf")),
+    }
+
+
+def _png(img: images.Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _lattice_figure(photo: images.Image.Image, pts: torch.Tensor) -> go.Figure:
+    """The photo with the tile's sampling lattice drawn over it (rows red, columns yellow)."""
+    fig = go.Figure(go.Image(z=photo))
+    xs, ys = pts[..., 0].tolist(), pts[..., 1].tolist()
+    for r in range(len(xs)):
+        fig.add_scatter(x=xs[r], y=ys[r], mode="lines", line=dict(color="red", width=1))
+    for c in range(len(xs[0])):
+        fig.add_scatter(
+            x=[row[c] for row in xs],
+            y=[row[c] for row in ys],
+            mode="lines",
+            line=dict(color="yellow", width=1),
+        )
+    corners = [(0, 0), (0, -1), (-1, -1), (-1, 0), (0, 0)]
+    fig.add_scatter(
+        x=[xs[r][c] for r, c in corners],
+        y=[ys[r][c] for r, c in corners],
+        mode="lines",
+        line=dict(color="cyan", width=3),
+        name="tile border",
+    )
+    h, w = photo.height, photo.width
+    pad = 0.6 * max(h, w)
+    fig.update_xaxes(range=[-pad, w + pad], visible=False)
+    fig.update_yaxes(range=[h + pad, -pad], visible=False, scaleanchor="x")
+    fig.update_layout(showlegend=False, height=420, margin=dict(l=0, r=0, t=0, b=0))
+    return fig
+
+
+def _matrix_table(m: torch.Tensor) -> list[list[str]]:
+    return [[f"{v:+.4f}" for v in row] for row in m.tolist()]
+
+
+@st.fragment
+def explorer_panel(name: str, photo: images.Image.Image) -> None:
+    """Settings and everything that depends on them; a fragment so sliders rerun only this."""
+    left, right = st.columns([1, 2], gap="large")
+    with left:
+        settings = _settings_from_widgets()
+    with right, ui.user_errors("Augmenting the photo"):
+        x = _working_tensor(photo, settings.size)
+        params, tiles = _draw_and_apply(photo, settings, int(st.session_state[_key("seed")]))
+        st.subheader(f"{N_TILES} draws of {name}")
+        for r in range(3):
+            cols = st.columns(3)
+            for c in range(3):
+                i = 3 * r + c
+                cols[c].image(
+                    images.to_image(tiles[i]), caption=f"{i}: {params.describe(i)}", width="stretch"
+                )
+        st.caption(
+            f"Shapes: photo (3, {x.shape[1]}, {x.shape[2]}) → {N_TILES} parameter sets → one "
+            f"sampling grid ({N_TILES}, {settings.size}, {settings.size}, 2) → one grid_sample → "
+            f"tiles {tuple(tiles.shape)}."
+        )
+        mosaic = images.to_image(aug.tile_mosaic(tiles))
+        st.download_button(
+            "Download the grid (PNG)",
+            _png(mosaic),
+            file_name="augment-grid.png",
+            mime="image/png",
+            key=_key("download"),
+        )
+        ui.show_code(aug.draw, aug.apply, aug.matrices, aug.sampling_grid)
+
+        st.divider()
+        tile = st.slider("Tile to inspect", 0, N_TILES - 1, 0, key=_key("tile"))
+        one = params[tile]
+        st.caption(one.describe(0))
+        pad_tab, matrix_tab, export_tab = st.tabs(
+            ["Same draw, three paddings", "Matrix & sampling grid", "Export"]
+        )
+        with pad_tab:
+            for col, mode in zip(st.columns(3), aug.PADDING_MODES, strict=True):
+                img = images.to_image(aug.apply(x, one, settings.size, mode)[0])
+                col.image(img, caption=f"{mode}: {aug.PADDING_HELP[mode]}", width="stretch")
+            st.caption(
+                "The same parameters, only the padding differs. fastai found reflection best most "
+                "of the time: real photos have no black borders."
+            )
+        with matrix_tab:
+            square = aug.square_matrices(one)[0]
+            full = aug.matrices(one, (x.shape[1], x.shape[2]))[0]
+            c1, c2 = st.columns(2)
+            c1.markdown("**Geometry in tile units** (flip · rotate · squish · zoom · warp)")
+            c1.table(_matrix_table(square))
+            c2.markdown("**Composed with the crop window**, tile → photo grid coordinates")
+            c2.table(_matrix_table(full))
+            st.caption(
+                "Each output pixel (x, y, 1) is multiplied by the right matrix and divided by its "
+                "third coordinate (non-zero bottom row = a perspective warp): that point of the "
+                "photo is sampled. One matrix, one resample."
+            )
+            pts = aug.grid_in_pixels(one, (x.shape[1], x.shape[2]), GRID_LINES)[0]
+            st.plotly_chart(
+                _lattice_figure(images.to_image(x), pts), width="stretch", key=_key("lattice")
+            )
+            ui.show_code(aug.square_matrices, aug.warp_matrices, aug.homography)
+        with export_tab:
+            for title, fn, lang in (
+                ("fastai v1", aug.fastai_v1_code, "python"),
+                ("fastai v2", aug.fastai_v2_code, "python"),
+                ("torchvision v2 (nearest)", aug.torchvision_code, "python"),
+            ):
+                code, notes = fn(settings)
+                st.markdown(f"**{title}**")
+                st.code(code, language=lang)
+                for note in notes:
+                    st.caption(f"• {note}")
+
+
+@st.fragment
+def transform_list(photo: images.Image.Image) -> None:
+    """One transform at five magnitudes, like fastai's "List of transforms" docs."""
+    name = st.selectbox("Transform", list(aug.SERIES), index=0, key=_key("series"))
+    size = int(st.session_state.get(_key("size"), 224))
+    padding = st.session_state.get(_key("padding"), "reflection")
+    with ui.user_errors("The list of transforms"):
+        tiles, labels = _series(photo, name, size, padding)
+        for col, img, label in zip(st.columns(5), tiles, labels, strict=True):
+            col.image(img, caption=label, width="stretch")
+        st.caption(
+            f"Padding: {padding}. Where does the photo stop being recognisable? Pick magnitudes "
+            "that still look like the photos you will predict on."
+        )
+        ui.show_code(aug.magnitude_series)
+
+
+@st.fragment
+def one_vs_chain(photo: images.Image.Image) -> None:
+    """The crispness claim: one resample against three, both against a supersampled reference."""
+    c1, c2 = st.columns(2)
+    angle = c1.slider("Rotate (°)", -45.0, 45.0, 20.0, 1.0, key=_key("chain_angle"))
+    zoom = c2.slider("Zoom", 1.0, 2.0, 1.3, 0.05, key=_key("chain_zoom"))
+    size = int(st.session_state.get(_key("size"), 224))
+    padding = st.session_state.get(_key("padding"), "reflection")
+    with ui.user_errors("The resample comparison"):
+        shown = _one_vs_chain(photo, angle, zoom, size, padding)
+        cols = st.columns(3)
+        (ours, p_ours), (chain, p_chain) = shown["ours"], shown["chain"]
+        cols[0].image(ours, caption=f"one resample: PSNR {p_ours:.1f} dB", width="stretch")
+        cols[1].image(
+            chain,
+            caption=f"crop → rotate → zoom, 3 resamples: PSNR {p_chain:.1f} dB",
+            width="stretch",
+        )
+        cols[2].image(
+            shown["reference"][0], caption="reference (4×4 supersampled)", width="stretch"
+        )
+        st.caption(
+            "Each bilinear resample blurs a little, and the chain's rotation can only see the "
+            "square already cropped, so its corners fill with padding where ours still has photo."
+        )
+        ui.show_code(aug.affine_resample, aug.chain_resample, aug.reference_resample, aug.psnr)
+
+
+st.title("Augmentation")
+st.markdown(
+    "fastai's `get_transforms` draws a random flip, rotation, zoom, warp and lighting change for "
+    "every picture it serves, so each epoch sees a slightly different photo. Here every draw is "
+    "composed into **one** sampling grid, so the photo is resampled once and stays crisp. Move a "
+    "slider or press *New draw*; the defaults are the lesson's "
+    "`get_transforms(max_rotate=20, max_zoom=1.3, max_lighting=0.4, max_warp=0.4, p_affine=1., "
+    "p_lighting=1.)`."
+)
+photo_name, photo = ui.current_image()
+explorer_panel(photo_name, photo)
+
+st.header("List of transforms")
+transform_list(photo)
+
+st.header("One resample vs a chain")
+one_vs_chain(photo)
