@@ -384,3 +384,83 @@ def test_prepare_crops_the_centre_and_normalises():
     assert x.shape == (1, 3, 16, 16) and shown.size == (16, 16)
     expected = (1 - torch.tensor(mean)) / torch.tensor(std)
     torch.testing.assert_close(x[0, :, 8, 8], expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# pointing game: a CNN trained here looks at the object, an untrained one does not
+# ---------------------------------------------------------------------------------------------
+
+POINT_CLASSES = ("circle", "cross")
+POINT_SIZE = 32
+
+
+def shapes_subset(n: int, seed: int):
+    """make_shapes images of two classes: (normalised images, labels 0/1, boxes)."""
+    from explorer import data
+
+    ds = data.make_shapes(n, size=POINT_SIZE, seed=seed)
+    keep = torch.tensor([ds.classes[int(lab)] in POINT_CLASSES for lab in ds.labels])
+    labels = torch.tensor([POINT_CLASSES.index(ds.classes[int(lab)]) for lab in ds.labels[keep]])
+    x = ds.images[keep].float() / 255
+    # Per-image centring removes the random background colour, leaving shape and contrast.
+    x = (x - x.mean(dim=(-2, -1), keepdim=True)) / 0.25
+    return x, labels, ds.boxes[keep]
+
+
+def small_cnn() -> nn.Sequential:
+    def block(cin: int, cout: int, stride: int) -> nn.Sequential:
+        return nn.Sequential(
+            nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()
+        )
+
+    body = nn.Sequential(block(3, 16, 1), block(16, 32, 2), block(32, 64, 2), block(64, 64, 1))
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 2))
+    return nn.Sequential(body, head)
+
+
+def pointing_score(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, boxes) -> float:
+    """Share of images whose Grad-CAM peak cell (true class) has its centre inside the box."""
+    hits = 0
+    for i in range(len(labels)):
+        m = hm.grad_cam(model, x[i : i + 1], "0", int(labels[i]), "library")
+        h, w = m.shape
+        r, c = divmod(int(m.argmax()), w)
+        x0, y0, x1, y1 = hm.cell_region(model, "0", (POINT_SIZE,) * 2, (h, w), r, c).cell_box
+        bx0, by0, bx1, by1 = boxes[i].tolist()
+        hits += bx0 <= (x0 + x1) / 2 <= bx1 and by0 <= (y0 + y1) / 2 <= by1
+    return hits / len(labels)
+
+
+def test_pointing_game_trained_cnn_looks_at_the_object():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small convolutions: one thread is faster and deterministic
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            x_train, y_train, _ = shapes_subset(2000, seed=1)
+            x_test, y_test, boxes = shapes_subset(200, seed=2)
+            untrained = small_cnn().eval()
+            model = small_cnn()
+            model.load_state_dict(untrained.state_dict())
+            opt = torch.optim.Adam(model.parameters(), 3e-3)
+            gen = torch.Generator().manual_seed(0)
+            model.train()
+            for _ in range(6):
+                perm = torch.randperm(len(y_train), generator=gen)
+                for b in range(0, len(perm), 32):
+                    idx = perm[b : b + 32]
+                    loss = nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+            model.eval()
+            with torch.no_grad():
+                accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
+            trained_score = pointing_score(model, x_test, y_test, boxes)
+            untrained_score = pointing_score(untrained, x_test, y_test, boxes)
+    finally:
+        torch.set_num_threads(threads)
+    assert len(y_test) >= 60
+    assert accuracy >= 0.9
+    assert trained_score >= 0.8, (trained_score, untrained_score)
+    assert untrained_score < 0.6, (trained_score, untrained_score)
