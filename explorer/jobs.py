@@ -15,10 +15,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from explorer import paths
-from explorer.train import TrainConfig
+
+if TYPE_CHECKING:  # reading runs needs no torch: a status check stays cheap in any process
+    from explorer.train import TrainConfig
 
 LOCK_NAME = "job.lock"
 LOG_TAIL_LINES = 20

@@ -78,6 +78,7 @@ class TrainConfig:
     label_regex: str | None = None  # folder data: regex on the file name, None = sub-folder names
     device: str | None = None  # "cpu" or "cuda"; None = CUDA when present
     workers: int = 2  # decoding threads for the one-time presize
+    cpu_threads: int = 0  # torch CPU threads for the CLI process; 0 = torch's default (all cores)
 
     @property
     def total_epochs(self) -> int:
@@ -120,7 +121,7 @@ RECIPES: dict[str, str] = {
 }
 
 
-def recipe(name: str, **overrides: Any) -> TrainConfig:
+def recipe(name: str, /, **overrides: Any) -> TrainConfig:
     """A named recipe (`RECIPES`) as a config, with any field overridden.
 
     Args:
@@ -190,6 +191,63 @@ def format_lr(lr: LR) -> str:
     if isinstance(lr, tuple | list):
         return f"{lr[0]:g}:{lr[1]:g}"
     return f"{lr:g}"
+
+
+def stage_rows(stages: Sequence[Stage]) -> list[dict[str, Any]]:
+    """Stages as table rows for an editor (lr as text, see `parse_lr`)."""
+    return [
+        {
+            "epochs": s.epochs,
+            "size": s.size,
+            "lr": format_lr(s.lr),
+            "frozen": s.frozen,
+            "pct_start": s.pct_start,
+        }
+        for s in stages
+    ]
+
+
+def stages_from_rows(rows: Sequence[dict[str, Any]]) -> list[Stage]:
+    """The inverse of `stage_rows`, checking every cell.
+
+    Raises:
+        ValueError: naming the stage and the cell that is empty or out of range.
+    """
+    stages = []
+    for i, row in enumerate(rows, start=1):
+
+        def num(key: str, lo: float, hi: float, row: dict[str, Any] = row, i: int = i) -> float:
+            v = row.get(key)
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                v = math.nan
+            if not lo <= v <= hi:  # also catches NaN from an empty cell
+                raise ValueError(f"Stage {i}: {key} must be between {lo:g} and {hi:g}.")
+            return v
+
+        lr = row.get("lr")
+        if lr is None or (isinstance(lr, float) and math.isnan(lr)) or not str(lr).strip():
+            raise ValueError(f"Stage {i}: the learning rate is empty.")
+        try:
+            lr = parse_lr(str(lr))
+        except ValueError as exc:
+            raise ValueError(f"Stage {i}: {exc}") from None
+        frozen = row.get("frozen")
+        if frozen is None or (isinstance(frozen, float) and math.isnan(frozen)):
+            frozen = False  # a row just added in an editor
+        stages.append(
+            Stage(
+                epochs=int(num("epochs", 1, 1000)),
+                size=int(num("size", 16, 2048)),
+                lr=lr,
+                frozen=bool(frozen),
+                pct_start=num("pct_start", 0.0, 1.0),
+            )
+        )
+    if not stages:
+        raise ValueError("The recipe needs at least one stage.")
+    return stages
 
 
 # --------------------------------------------------------------------------- the one-cycle schedule
@@ -805,6 +863,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-regex", help="folder data: regex with one group on the file name")
     p.add_argument("--no-pretrained", action="store_true", help="train from scratch")
     p.add_argument(
+        "--cpu-threads", type=int, help="torch CPU threads (1 is faster on a busy machine)"
+    )
+    p.add_argument(
         "--run-dir", type=Path, help="where events.jsonl goes (default runs/<time>-<name>)"
     )
     return p
@@ -824,6 +885,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "batch_size": args.batch_size,
         "padding_mode": args.padding_mode,
         "label_regex": args.label_regex,
+        "cpu_threads": args.cpu_threads,
     }
     cfg = dataclasses.replace(cfg, **{k: v for k, v in over.items() if v is not None})
     if args.no_pretrained:
@@ -846,6 +908,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg_path = run_dir / "config.json"
     if not cfg_path.exists():
         cfg_path.write_text(json.dumps(cfg.to_dict(), indent=2))
+    if cfg.cpu_threads > 0:
+        torch.set_num_threads(cfg.cpu_threads)  # the CLI owns its process, so this is its choice
     stop = threading.Event()
 
     def _request_stop(signum: int, _frame: Any) -> None:

@@ -170,5 +170,5 @@ def test_resize_batch_is_a_centre_resize() -> None:
     # Antialiased bilinear is PIL's BILINEAR resize (a triangle filter widened by the scale).
     x = torch.randint(0, 256, (1, 3, 24, 24), dtype=torch.uint8)
     pil = Image.fromarray(x[0].permute(1, 2, 0).numpy()).resize((10, 10), Image.BILINEAR)
-    want = torch.from_numpy(np.asarray(pil)).permute(2, 0, 1)[None]
+    want = torch.from_numpy(np.array(pil)).permute(2, 0, 1)[None]
     assert (tr.resize_batch(x, 10).int() - want.int()).abs().max() <= 1
