@@ -1,0 +1,69 @@
+"""AppTest of the training page: setup widgets, then a real tiny shapes job started, watched, finished."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from explorer import jobs
+
+
+def texts(at) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "success", "info", "warning", "error")
+             for e in getattr(at, kind)]  # fmt: skip
+    return "\n".join(str(p) for p in parts)
+
+
+def test_setup_follows_the_recipe(app_test) -> None:
+    at = app_test("train")
+    assert not at.exception
+    assert at.selectbox(key="train_recipe").value == (
+        "lesson" if torch.cuda.is_available() else "quick"
+    )
+    at.selectbox(key="train_recipe").set_value("lesson").run()
+    assert not at.exception
+    assert at.radio(key="train_data").value == "pets"
+    assert at.selectbox(key="train_arch").value == "resnet34"
+    assert at.number_input(key="train_batch_size").value == 64
+    # Offline and in a fresh home, the Pet dataset is missing: a download button, no Start.
+    assert at.button(key="train_pet_download")
+    assert at.button(key="train_start").disabled
+    at.selectbox(key="train_recipe").set_value("tiny").run()
+    assert at.radio(key="train_data").value == "shapes"
+    assert at.number_input(key="train_n_shapes").value == 240
+    assert not at.button(key="train_start").disabled
+    assert not at.exception
+    assert "Input (1, 3, 32, 32) → logits (1, 5)" in texts(at)  # the model summary's shapes
+
+
+def test_page_starts_a_tiny_job_shows_progress_and_finishes(app_test) -> None:
+    at = app_test("train", timeout=90)
+    at.selectbox(key="train_recipe").set_value("tiny").run()
+    at.text_input(key="train_name").set_value("page-tiny").run()
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert jobs.current() is not None
+    assert at.button(key="train_start").disabled and not at.button(key="train_stop").disabled
+    try:
+        seen_progress = False
+        end = time.monotonic() + 150
+        while time.monotonic() < end:
+            time.sleep(1.0)
+            at.run()
+            assert not at.exception
+            seen_progress |= any("batch " in str(p.proto.text) for p in at.get("progress"))
+            if "Finished: checkpoint" in texts(at):
+                break
+        body = texts(at)
+        assert "Finished: checkpoint **page-tiny**" in body, body
+        assert seen_progress
+        assert "cache (192, 3, 37, 37) uint8 on cpu" in body  # the shapes the run works with
+        assert at.get("page_link")  # to the heatmap page
+        assert len(at.dataframe) >= 2  # the epoch table and the past runs
+        runs = jobs.list_runs()
+        assert runs[0]["state"] == "done" and runs[0]["checkpoint"] == "page-tiny"
+        assert not at.button(key="train_start").disabled
+    finally:
+        if jobs.current():
+            jobs.stop()
