@@ -267,3 +267,74 @@ def test_download_pets_refuses_a_second_download(tmp_path):
     (tmp_path / "oxford-iiit-pet.download.lock").write_text(str(os.getppid()))
     with pytest.raises(data.DatasetUnavailable, match="Another download"):
         data.download_pets(tmp_path)
+
+
+@pytest.fixture
+def pet_server(tmp_path, monkeypatch):
+    """A local HTTP server with tiny images/annotations archives in the real layout."""
+    import hashlib
+    import http.server
+    import tarfile
+    import threading
+    from functools import partial
+
+    site = tmp_path / "site"
+    src = tmp_path / "src"
+    names = ["Abyssinian_1", "Abyssinian_2", "beagle_1", "beagle_10", "Bengal_3"]
+    (src / "images").mkdir(parents=True)
+    for name in names:
+        Image.new("RGB", (12, 9), (200, 30, 30)).save(src / "images" / f"{name}.jpg")
+    (src / "annotations").mkdir()
+    (src / "annotations" / "trainval.txt").write_text(
+        "".join(f"{n} {i + 1} 1 1\n" for i, n in enumerate(names))
+    )
+    (src / "annotations" / "test.txt").write_text("")
+    site.mkdir()
+    resources = []
+    for part in ("images", "annotations"):
+        with tarfile.open(site / f"{part}.tar.gz", "w:gz") as tar:
+            tar.add(src / part, arcname=part)
+        md5 = hashlib.md5((site / f"{part}.tar.gz").read_bytes()).hexdigest()
+        resources.append((part, md5))
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    monkeypatch.setattr(
+        torchvision.datasets.OxfordIIITPet,
+        "_RESOURCES",
+        tuple((f"http://127.0.0.1:{port}/{part}.tar.gz", md5) for part, md5 in resources),
+    )
+    monkeypatch.setattr(data, "PETS_EXPECTED", len(names))
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_pets_from_a_server_and_repair_a_half_extracted_tree(tmp_path, pet_server):
+    root = tmp_path / "root"
+    seen = []
+    data.download_pets(root, progress=lambda what, frac: seen.append((what, frac)))
+    assert seen[-1] == ("Done", 1.0)
+    assert all(0.0 <= f <= 1.0 for _, f in seen)
+    assert [f for _, f in seen] == sorted(f for _, f in seen)
+    status = data.pets_status(root)
+    assert (status["state"], status["n_images"]) == ("ready", 5)
+    assert [p.name for p in data.pets_by_breed(root)["beagle"]] == ["beagle_1.jpg", "beagle_10.jpg"]
+    # torchvision reads the same tree.
+    assert len(torchvision.datasets.OxfordIIITPet(str(root))) == 5
+
+    # Half-extracted: two images gone. With the server down, the kept archives repair it.
+    pet_server.shutdown()
+    pet_server.server_close()
+    images = root / "oxford-iiit-pet" / "images"
+    (images / "beagle_1.jpg").unlink()
+    (images / "Bengal_3.jpg").unlink()
+    assert data.pets_status(root)["state"] == "partial"
+    data.download_pets(root)
+    assert data.pets_status(root)["state"] == "ready"
+    assert (images / "beagle_1.jpg").is_file()
+    # Ready already: nothing to do, even offline.
+    data.download_pets(root)
