@@ -311,6 +311,7 @@ def explorer_panel(name: str, photo: images.Image.Image) -> None:
             file_name="augment-grid.png",
             mime="image/png",
             key=_key("download"),
+            on_click="ignore",
         )
         ui.show_code(aug.draw, aug.apply, aug.matrices, aug.sampling_grid)
 

@@ -1,0 +1,207 @@
+"""Benchmark: the lesson's 3×3 augmentation grid, ours (one resample) vs torchvision.transforms.v2.
+
+Measured in one process, interleaved, medians: the 9 tiles at 224 px from a 500×375 photo with the
+lesson's settings; ours ÷ one bare grid_sample (the floor of any one-resample pipeline); PSNR of one
+resample and of a 3-step chain against a supersampled reference; a 256-image GPU batch when CUDA is
+available. Prints one JSON line last.
+
+Run: .venv/bin/python bench/augment.py [--iters 30] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torchvision.transforms import v2
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from explorer import augment as aug  # noqa: E402
+from explorer import images  # noqa: E402
+
+SIZE, N = 224, 9
+PHOTO_WH = (500, 375)
+ANGLE, ZOOM = 20.0, 1.3  # the lesson's max_rotate and max_zoom, for the crispness check
+
+
+def torchvision_pipeline(uint8: bool) -> v2.Compose:
+    """The same kinds of transforms as the lesson's get_transforms, as torchvision does them.
+
+    The lesson crops a random square (3/4 of a 4:3 photo's area) and zooms up to 1.3, i.e. keeps
+    0.75/1.3² .. 0.75 of the area; warp 0.4 grid units is 0.2 of the side; lighting 0.4.
+    """
+    steps = [
+        v2.RandomResizedCrop(SIZE, scale=(0.75 / ZOOM**2, 0.75), ratio=(1.0, 1.0), antialias=True),
+        v2.RandomHorizontalFlip(p=0.5),
+        v2.RandomAffine(degrees=ANGLE),
+        v2.RandomPerspective(distortion_scale=0.2, p=1.0),
+        v2.ColorJitter(brightness=0.4, contrast=0.4),
+    ]
+    if uint8:
+        steps.append(v2.ToDtype(torch.float32, scale=True))
+    return v2.Compose(steps)
+
+
+def median_ms(
+    fns: dict[str, Callable[[], object]], iters: int, warmup: int = 3
+) -> dict[str, float]:
+    """Median wall time of each function in ms, the functions interleaved in every round."""
+    for _ in range(warmup):
+        for f in fns.values():
+            f()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(iters):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append((time.perf_counter() - t0) * 1e3)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def cpu_grid(iters: int) -> dict[str, object]:
+    photo = images.sample_images()["chelsea"].resize(PHOTO_WH)
+    x = images.to_tensor(photo)  # (3, 375, 500) float in [0, 1], as the page caches it
+    x_u8 = (x * 255).round().to(torch.uint8)
+    settings = aug.AugSettings.lesson()
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    tv_float, tv_u8 = torchvision_pipeline(False), torchvision_pipeline(True)
+
+    def ours() -> torch.Tensor:
+        return aug.apply(x, aug.draw(settings, N, gen), SIZE, settings.padding_mode)
+
+    # the floor: one grid_sample making the same 9 tiles from a grid computed beforehand
+    grid = aug.sampling_grid(aug.draw(settings, N, gen), tuple(x.shape[-2:]), SIZE)
+
+    def bare_batched() -> torch.Tensor:
+        return F.grid_sample(
+            x[None].expand(N, -1, -1, -1), grid, padding_mode="reflection", align_corners=True
+        )
+
+    def bare_stacked() -> torch.Tensor:
+        g = grid.reshape(1, N * SIZE, SIZE, 2)
+        return F.grid_sample(x[None], g, padding_mode="reflection", align_corners=True)
+
+    t = median_ms(
+        {
+            "ours": ours,
+            "tv_float": lambda: [tv_float(x) for _ in range(N)],
+            "tv_uint8": lambda: [tv_u8(x_u8) for _ in range(N)],
+            "bare_batched": bare_batched,
+            "bare_stacked": bare_stacked,
+        },
+        iters,
+    )
+    tv_input = "float" if t["tv_float"] <= t["tv_uint8"] else "uint8"  # the faster, to be fair
+    tv_ms = min(t["tv_float"], t["tv_uint8"])
+    floor_ms = min(t["bare_batched"], t["bare_stacked"])
+
+    ref = aug.reference_resample(x, ANGLE, ZOOM, SIZE, "reflection")
+    one = aug.affine_resample(x, ANGLE, ZOOM, SIZE, "reflection")
+    chain = aug.chain_resample(x, ANGLE, ZOOM, SIZE, "reflection")
+    c = slice(SIZE // 4, 3 * SIZE // 4)  # the centre, where the chain still has real photo
+    return {
+        "ours_ms": round(t["ours"], 2),
+        "torchvision_ms": round(tv_ms, 2),
+        "torchvision_input": tv_input,
+        "torchvision_float_ms": round(t["tv_float"], 2),
+        "torchvision_uint8_ms": round(t["tv_uint8"], 2),
+        "speedup": round(tv_ms / t["ours"], 2),
+        "floor_ms": round(floor_ms, 2),
+        "floor_batched_ms": round(t["bare_batched"], 2),
+        "floor_stacked_ms": round(t["bare_stacked"], 2),
+        "floor_ratio": round(t["ours"] / floor_ms, 2),
+        "psnr_ours_db": round(aug.psnr(one, ref), 2),
+        "psnr_chain_db": round(aug.psnr(chain, ref), 2),
+        "psnr_gain_db": round(aug.psnr(one, ref) - aug.psnr(chain, ref), 2),
+        "psnr_ours_center_db": round(aug.psnr(one[:, c, c], ref[:, c, c]), 2),
+        "psnr_chain_center_db": round(aug.psnr(chain[:, c, c], ref[:, c, c]), 2),
+    }
+
+
+def cuda_batch(iters: int, batch: int = 256) -> dict[str, object]:
+    """A training-sized uint8 batch on the GPU: ours batched vs torchvision v2 image by image."""
+    dev = torch.device("cuda")
+    photo = images.sample_images()["chelsea"].resize(PHOTO_WH)
+    x = (images.to_tensor(photo) * 255).round().to(torch.uint8)
+    xb = x.expand(batch, -1, -1, -1).contiguous().to(dev)
+    settings = aug.AugSettings.lesson()
+    gen = torch.Generator().manual_seed(0)
+    tv = torchvision_pipeline(True)
+
+    def ours() -> torch.Tensor:
+        return aug.apply(xb, aug.draw(settings, batch, gen), SIZE, settings.padding_mode)
+
+    def theirs() -> list[torch.Tensor]:
+        return [tv(img) for img in xb]
+
+    def timed(f: Callable[[], object]) -> float:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        f()
+        end.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(end)
+
+    for _ in range(3):
+        ours(), theirs()
+    torch.cuda.synchronize()
+    t_ours, t_tv = [], []
+    for _ in range(iters):
+        t_ours.append(timed(ours))
+        t_tv.append(timed(theirs))
+    o, tvm = statistics.median(t_ours), statistics.median(t_tv)
+    return {
+        "gpu": torch.cuda.get_device_name(0),
+        "batch": batch,
+        "ours_ms": round(o, 2),
+        "torchvision_ms": round(tvm, 2),
+        "speedup": round(tvm / o, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iters", type=int, default=30, help="timed rounds (after 3 warm-ups)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for both pipelines (default 1: on a shared machine, multi-threaded "
+        "medians mostly measure how often the other core is busy)",
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    result: dict[str, object] = {
+        "bench": "augment",
+        "device": "cpu",
+        "threads": torch.get_num_threads(),
+        "tiles": N,
+        "size": SIZE,
+        "photo": f"{PHOTO_WH[0]}x{PHOTO_WH[1]}",
+        **cpu_grid(args.iters),
+    }
+    result["cuda"] = (
+        cuda_batch(args.iters) if torch.cuda.is_available() else "not available: CPU-only machine"
+    )
+    result["targets_met"] = {
+        "speedup_ge_3": result["speedup"] >= 3,
+        "floor_ratio_le_1.5": result["floor_ratio"] <= 1.5,
+        "psnr_gain_ge_6db": result["psnr_gain_db"] >= 6,
+        "cuda_speedup_ge_10": (
+            result["cuda"]["speedup"] >= 10 if isinstance(result["cuda"], dict) else None
+        ),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
