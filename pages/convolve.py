@@ -135,26 +135,29 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}" if abs(v) >= 1e-4 or v == 0 else f"{v:.1e}"
 
 
-def _axes(fig: go.Figure, h: int, w: int, pad: int, height: int) -> go.Figure:
-    fig.update_xaxes(
-        range=[-pad - 0.5, w + pad - 0.5], showgrid=False, zeroline=False, constrain="domain"
+def _rect(top: float, left: float, kh: int, kw: int, **style) -> dict:
+    """A plotly rectangle around cells [top, top + kh) × [left, left + kw)."""
+    return dict(
+        type="rect", x0=left - 0.5, x1=left + kw - 0.5, y0=top - 0.5, y1=top + kh - 0.5, **style
     )
-    fig.update_yaxes(
-        range=[h + pad - 0.5, -pad - 0.5],
-        showgrid=False,
-        zeroline=False,
-        scaleanchor="x",
-        constrain="domain",
-    )
-    fig.update_layout(
-        height=height,
+
+
+def _figure(traces: list, shapes: list[dict], h: int, w: int, pad: int, title: str) -> go.Figure:
+    """Pixels as square cells, row 0 at the top; built in one call (plotly validates once)."""
+    axis = dict(showgrid=False, zeroline=False, constrain="domain")
+    layout = dict(
+        title=dict(text=title, font=dict(size=13)),
+        xaxis=dict(axis, range=[-pad - 0.5, w + pad - 0.5]),
+        yaxis=dict(axis, range=[h + pad - 0.5, -pad - 0.5], scaleanchor="x"),
+        shapes=shapes,
+        height=430,
         margin=dict(l=10, r=10, t=30, b=10),
         dragmode=False,
         clickmode="event+select",
         showlegend=False,
         plot_bgcolor="white",
     )
-    return fig
+    return go.Figure(data=traces, layout=layout)
 
 
 def _click_layer(h: int, w: int, pad: int, hover: str) -> go.Scatter:
@@ -172,63 +175,44 @@ def _click_layer(h: int, w: int, pad: int, hover: str) -> go.Scatter:
     )
 
 
-def _box(fig: go.Figure, top: float, left: float, kh: int, kw: int, colour: str, dash=None):
-    fig.add_shape(
-        type="rect",
-        x0=left - 0.5,
-        x1=left + kw - 0.5,
-        y0=top - 0.5,
-        y1=top + kh - 0.5,
-        line=dict(color=colour, width=3, dash=dash),
+def _heatmap(z: np.ndarray, lo: float, hi: float, text: list | None, **kw) -> go.Heatmap:
+    return go.Heatmap(
+        z=z,
+        colorscale="gray",
+        zmin=lo,
+        zmax=hi,
+        showscale=False,
+        text=text,
+        texttemplate="%{text}" if text else None,
+        textfont=dict(size=9),
+        hoverinfo="skip",
+        **kw,
     )
 
 
 def _input_figure(grid: torch.Tensor, pad: int, mode: str, s: cv.Step, vmax: float) -> go.Figure:
     """The grid drawn as pixels, padding included (shaded), with the window outlined."""
-    shown = cv.pad(grid, pad, mode if mode in cv.PADDING_MODES else "zeros")
+    shown = cv.pad(grid, pad, mode)
     h, w = grid.shape[-2:]
-    fig = go.Figure()
     if shown.ndim == 2:
         text = [[_fmt(v) for v in row] for row in shown.tolist()] if w <= MAX_TEXT_CELLS else None
-        fig.add_trace(
-            go.Heatmap(
-                z=shown.numpy(),
-                x0=-pad,
-                y0=-pad,
-                colorscale="gray",
-                zmin=0,
-                zmax=vmax,
-                showscale=False,
-                text=text,
-                texttemplate="%{text}" if text else None,
-                textfont=dict(size=9),
-                hoverinfo="skip",
-            )
-        )
+        pixels = _heatmap(shown.numpy(), 0, vmax, text, x0=-pad, y0=-pad)
     else:
         rgb = (shown / vmax * 255).clamp(0, 255).round().byte().permute(1, 2, 0).numpy()
-        fig.add_trace(go.Image(z=rgb, x0=-pad, y0=-pad, hoverinfo="skip"))
-    for x0, x1, y0, y1 in (
-        (-pad, w + pad, -pad, 0),
-        (-pad, w + pad, h, h + pad),
-        (-pad, 0, 0, h),
-        (w, w + pad, 0, h),
-    ):
-        if pad:
-            fig.add_shape(
-                type="rect",
-                x0=x0 - 0.5,
-                x1=x1 - 0.5,
-                y0=y0 - 0.5,
-                y1=y1 - 0.5,
-                line=dict(width=0),
-                fillcolor="rgba(255,165,0,0.35)",
-            )
-    _box(fig, 0, 0, h, w, "royalblue", dash="dot")
-    fig.add_trace(_click_layer(h, w, pad, "input row %{y}, col %{x}<extra></extra>"))
-    _box(fig, s.top, s.left, *s.inside.shape, "red")
-    fig.update_layout(title=dict(text="input (orange = padding)", font=dict(size=13)))
-    return _axes(fig, h, w, pad, 430)
+        pixels = go.Image(z=rgb, x0=-pad, y0=-pad, hoverinfo="skip")
+    shade = dict(line=dict(width=0), fillcolor="rgba(255,165,0,0.35)")
+    shapes = []
+    if pad:
+        shapes += [
+            _rect(-pad, -pad, pad, w + 2 * pad, **shade),
+            _rect(h, -pad, pad, w + 2 * pad, **shade),
+            _rect(0, -pad, h, pad, **shade),
+            _rect(0, w, h, pad, **shade),
+        ]
+    shapes.append(_rect(0, 0, h, w, line=dict(color="royalblue", width=2, dash="dot")))
+    shapes.append(_rect(s.top, s.left, *s.inside.shape, line=dict(color="red", width=3)))
+    click = _click_layer(h, w, pad, "input row %{y}, col %{x}<extra></extra>")
+    return _figure([pixels, click], shapes, h, w, pad, "input (orange = padding)")
 
 
 def _output_figure(out: torch.Tensor, row: int, col: int, lo: float, hi: float) -> go.Figure:
@@ -242,23 +226,9 @@ def _output_figure(out: torch.Tensor, row: int, col: int, lo: float, hi: float) 
             [_fmt(v) if d else "" for v, d in zip(r, dr, strict=True)]
             for r, dr in zip(out.tolist(), done.tolist(), strict=True)
         ]
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            colorscale="gray",
-            zmin=lo,
-            zmax=hi,
-            showscale=False,
-            text=text,
-            texttemplate="%{text}" if text else None,
-            textfont=dict(size=9),
-            hoverinfo="skip",
-        )
-    )
-    fig.add_trace(_click_layer(oh, ow, 0, "output row %{y}, col %{x}<extra></extra>"))
-    _box(fig, row, col, 1, 1, "red")
-    fig.update_layout(title=dict(text="output", font=dict(size=13)))
-    return _axes(fig, oh, ow, 0, 430)
+    click = _click_layer(oh, ow, 0, "output row %{y}, col %{x}<extra></extra>")
+    box = _rect(row, col, 1, 1, line=dict(color="red", width=3))
+    return _figure([_heatmap(z, lo, hi, text), click], [box], oh, ow, 0, "output")
 
 
 def _matrix_tex(t: torch.Tensor, live: torch.Tensor | None = None) -> str:
