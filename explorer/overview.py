@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageOps
 
 from explorer import images
 
@@ -51,13 +51,36 @@ PAGES = (
 
 
 def thumbnails(img: Image.Image, size: int = 240) -> dict[str, Image.Image]:
-    """A square preview per page, made from `img`."""
+    """A square preview per page, computed from `img` by the same functions the pages call.
+
+    Augmentation: one draw of the lesson's settings. Convolution: the "outline" kernel with
+    reflection padding. Training: four images of the offline shapes dataset. Heatmap: the mean
+    activation of an (untrained, so cheap and offline) resnet18's first stage over the image.
+    """
+    import torch
+
+    from explorer import augment, convolve, data, heatmap, models
+
     base = ImageOps.fit(images.resize_short(img, size), (size, size))
+    x = images.to_tensor(base)
+    gen = torch.Generator().manual_seed(6)
+    aug = augment.apply(x, augment.draw(augment.AugSettings.lesson(), 1, gen), size, "reflection")
+
+    grey = x.mean(0)
+    edges = convolve.convolve(grey, convolve.preset_kernel("outline"), 1, "reflection")
+    lo, hi = convolve.display_range(edges, "percentile")
+
+    shapes = data.make_shapes(4, size // 2, seed=3)
+    mosaic = augment.tile_mosaic(shapes.images.float() / 255, ncols=2, gap=0)
+
+    with torch.random.fork_rng():  # a fixed untrained network, without touching the global RNG
+        torch.manual_seed(0)
+        net = models.create_cnn("resnet18", 2).eval()
+    acts = heatmap.activations(net, images.normalize(x)[None], "0.4")
+
     return {
-        "augment": base.rotate(15, resample=Image.Resampling.BILINEAR).transpose(
-            Image.Transpose.FLIP_LEFT_RIGHT
-        ),
-        "convolve": ImageOps.autocontrast(base.convert("L").filter(ImageFilter.FIND_EDGES)),
-        "train": ImageOps.posterize(base, 3),
-        "heatmap": Image.blend(base, ImageOps.colorize(base.convert("L"), "black", "orange"), 0.6),
+        "augment": images.to_image(aug[0]),
+        "convolve": images.to_image(convolve.rescale(edges, lo, hi)),
+        "train": images.to_image(mosaic),
+        "heatmap": heatmap.overlay(base, acts.mean(0), alpha=0.5, cmap="magma"),
     }

@@ -20,12 +20,12 @@ name, img = ui.current_image()
 
 
 @st.cache_data(show_spinner="Drawing the page previews…", max_entries=4)
-def _thumbs(_img, key: str):
+def _thumbs(_img, key: tuple):
     return overview.thumbnails(_img)
 
 
 with ui.user_errors("Drawing the previews"):
-    thumbs = _thumbs(img, f"{name}-{img.size}")
+    thumbs = _thumbs(img, (name, img.size, img.resize((16, 16)).tobytes()))
     cols = st.columns(4)
     for col, card in zip(cols, overview.PAGES, strict=True):
         with col, st.container(border=True):
