@@ -106,7 +106,7 @@ def browser():
 
 @pytest.fixture
 def page(browser, server):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1600})
     pg = ctx.new_page()
     pg.set_default_timeout(120_000)
     pg.goto(server)
