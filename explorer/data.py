@@ -85,8 +85,10 @@ def pets_status(root: Path | str | None = None) -> dict:
 
     Returns:
         {"state": "missing" | "partial" | "ready", "n_images": int, "expected": PETS_EXPECTED,
-        "path": str of the images folder}. "partial" means the dataset folder exists but holds
-        fewer images than expected: a download or extraction that did not finish.
+        "path": str of the images folder, "downloading": bool}. "partial" means the dataset
+        folder exists but holds fewer images than expected: a download or extraction that did not
+        finish, or one still running ("downloading" is True while a live process holds the
+        download lock).
     """
     base = _pets_base(root)
     images = base / "images"
@@ -97,7 +99,13 @@ def pets_status(root: Path | str | None = None) -> dict:
         state = "partial"
     else:
         state = "missing"
-    return {"state": state, "n_images": n, "expected": PETS_EXPECTED, "path": str(images)}
+    return {
+        "state": state,
+        "n_images": n,
+        "expected": PETS_EXPECTED,
+        "path": str(images),
+        "downloading": _download_running(base),
+    }
 
 
 def _pet_files(root: Path | str | None) -> list[Path]:
@@ -169,26 +177,40 @@ def _pets_progress(base: Path) -> tuple[str, float]:
     return "Connecting", 0.0
 
 
+def _lock_path(base: Path) -> Path:
+    return base.parent / f"{PETS_FOLDER}.download.lock"
+
+
+def _lock_holder(lock: Path) -> int | None:
+    """The pid of the live process holding the download lock, else None."""
+    try:
+        pid = int(lock.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return None
+    if pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, owned by another user
+    return pid
+
+
+def _download_running(base: Path) -> bool:
+    return _lock_holder(_lock_path(base)) is not None
+
+
 def _lock(base: Path) -> Path:
     """One download at a time per folder (two sessions may both click the button)."""
-    lock = base.parent / f"{PETS_FOLDER}.download.lock"
+    lock = _lock_path(base)
     for _ in range(2):
         try:
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
-            try:
-                pid = int(lock.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            alive = pid > 0
-            if alive:
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    alive = False
-                except PermissionError:
-                    pass
-            if alive:
+            pid = _lock_holder(lock)
+            if pid is not None:
                 raise DatasetUnavailable(
                     f"Another download of the Oxford-IIIT Pet dataset is running (process {pid}); "
                     "wait for it to finish."
@@ -229,6 +251,20 @@ def download_pets(
         return
     root.mkdir(parents=True, exist_ok=True)
     lock = _lock(base)
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            torchvision.datasets.OxfordIIITPet(str(root), download=True)
+        except BaseException as exc:  # handed to the calling thread, which re-raises it
+            failure.append(exc)
+        finally:
+            lock.unlink(missing_ok=True)
+
+    # The worker, not the caller, releases the lock: when a Streamlit rerun interrupts the caller
+    # (inside `progress`), the download goes on, and a second click must not start another one.
+    worker = threading.Thread(target=work, name="download-pets", daemon=True)
+    started = False
     try:
         # torchvision only checks that the folders exist, so a half-extracted tree would be taken
         # as complete: remove what was extracted (never the archives) and let it extract again.
@@ -250,25 +286,18 @@ def download_pets(
                     f"connection to {urlparse(resources[0][0]).hostname} ({exc}). Use the shapes "
                     "dataset or a folder of your own images instead."
                 ) from exc
-        failure: list[BaseException] = []
-
-        def work() -> None:
-            try:
-                torchvision.datasets.OxfordIIITPet(str(root), download=True)
-            except BaseException as exc:  # handed to the calling thread, which re-raises it
-                failure.append(exc)
-
-        # torchvision blocks without reporting; run it in a thread and report from this one, so
-        # the callback may touch a UI that only the calling thread is allowed to use.
-        worker = threading.Thread(target=work, name="download-pets", daemon=True)
         worker.start()
-        while worker.is_alive():
-            report(*_pets_progress(base))
-            worker.join(0.5)
-        if failure:
-            _raise_download_error(failure[0])
+        started = True
     finally:
-        lock.unlink(missing_ok=True)
+        if not started:
+            lock.unlink(missing_ok=True)  # failed before the worker took over the lock
+    # torchvision blocks without reporting; it runs in the thread and this one reports, so the
+    # callback may touch a UI that only the calling thread is allowed to use.
+    while worker.is_alive():
+        report(*_pets_progress(base))
+        worker.join(0.5)
+    if failure:
+        _raise_download_error(failure[0])
     status = pets_status(root)
     if status["state"] != "ready":
         raise DatasetUnavailable(

@@ -58,6 +58,7 @@ def test_pets_status_missing_partial_ready(tmp_path):
         "n_images": 0,
         "expected": 7390,
         "path": str(tmp_path / "oxford-iiit-pet" / "images"),
+        "downloading": False,
     }
     # Only the archive being downloaded: the folder exists, no images yet.
     (tmp_path / "oxford-iiit-pet").mkdir()
@@ -296,9 +297,21 @@ def pet_server(tmp_path, monkeypatch):
             tar.add(src / part, arcname=part)
         md5 = hashlib.md5((site / f"{part}.tar.gz").read_bytes()).hexdigest()
         resources.append((part, md5))
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    gate = threading.Event()  # a test may close it to hold every GET (a slow download)
+    gate.set()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            gate.wait(30)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(Handler, directory=str(site))
+    )
+    server.gate = gate
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     port = server.server_address[1]
@@ -338,3 +351,31 @@ def test_download_pets_from_a_server_and_repair_a_half_extracted_tree(tmp_path, 
     assert (images / "beagle_1.jpg").is_file()
     # Ready already: nothing to do, even offline.
     data.download_pets(root)
+
+
+def test_interrupted_caller_leaves_the_download_running_and_locked(tmp_path, pet_server):
+    # A Streamlit rerun raises inside the progress callback; the download must go on in its
+    # thread, keep the lock, and refuse a second download until it is done.
+    class Rerun(Exception):
+        pass
+
+    calls = []
+
+    def interrupt(what, frac):
+        calls.append(what)
+        if len(calls) == 2:  # the first report inside the polling loop: the worker is running
+            raise Rerun
+
+    root = tmp_path / "root"
+    pet_server.gate.clear()
+    with pytest.raises(Rerun):
+        data.download_pets(root, progress=interrupt)
+    assert data.pets_status(root)["downloading"] is True
+    with pytest.raises(data.DatasetUnavailable, match="Another download"):
+        data.download_pets(root)
+    pet_server.gate.set()
+    deadline = time.monotonic() + 30
+    while data.pets_status(root)["downloading"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status = data.pets_status(root)
+    assert (status["state"], status["downloading"]) == ("ready", False)
