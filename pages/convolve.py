@@ -135,6 +135,11 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}" if abs(v) >= 1e-4 or v == 0 else f"{v:.1e}"
 
 
+def _cell(v: float) -> str:
+    """A value short enough to sit inside a pixel: whole numbers from 100 up, else 3 digits."""
+    return f"{v:.0f}" if abs(v) >= 100 else _fmt(float(f"{v:.3g}"))
+
+
 def _rect(top: float, left: float, kh: int, kw: int, **style) -> dict:
     """A plotly rectangle around cells [top, top + kh) × [left, left + kw)."""
     return dict(
@@ -195,7 +200,7 @@ def _input_figure(grid: torch.Tensor, pad: int, mode: str, s: cv.Step, vmax: flo
     shown = cv.pad(grid, pad, mode)
     h, w = grid.shape[-2:]
     if shown.ndim == 2:
-        text = [[_fmt(v) for v in row] for row in shown.tolist()] if w <= MAX_TEXT_CELLS else None
+        text = [[_cell(v) for v in row] for row in shown.tolist()] if w <= MAX_TEXT_CELLS else None
         pixels = _heatmap(shown.numpy(), 0, vmax, text, x0=-pad, y0=-pad)
     else:
         rgb = (shown / vmax * 255).clamp(0, 255).round().byte().permute(1, 2, 0).numpy()
@@ -223,7 +228,7 @@ def _output_figure(out: torch.Tensor, row: int, col: int, lo: float, hi: float) 
     text = None
     if ow <= MAX_TEXT_CELLS:
         text = [
-            [_fmt(v) if d else "" for v, d in zip(r, dr, strict=True)]
+            [_cell(v) if d else "" for v, d in zip(r, dr, strict=True)]
             for r, dr in zip(out.tolist(), done.tolist(), strict=True)
         ]
     click = _click_layer(oh, ow, 0, "output row %{y}, col %{x}<extra></extra>")
@@ -467,15 +472,20 @@ with ui.user_errors("The RGB demo"):
     rgb_grid = _grid(photo, grid_size, "rgb", scale)
     st.fragment(rgb_stepper)(rgb_grid, rgb_kernel)
     t, edge, _ = _whole(photo, "rgb", rgb_kernel.tolist(), 0, "zeros", 1, False, "symmetric")
-    a, b = st.columns(2)
-    a.code(
-        f"k.shape                  # {tuple(rgb_kernel[None].shape)}\n"
-        f"t.shape                  # {tuple(t.shape)}\n"
-        f"t[None].shape            # {tuple(t[None].shape)}\n"
-        f"F.conv2d(t[None], k).shape  # {(1, 1, *edge.shape)}",
+    st.code(
+        f"k.shape                     # {tuple(rgb_kernel[None].shape)}: 1 kernel, 3 channels, 3×3\n"
+        f"t.shape                     # {tuple(t.shape)}: channels, height, width\n"
+        f"t[None].shape               # {tuple(t[None].shape)}: a mini-batch of one\n"
+        f"F.conv2d(t[None], k).shape  # {(1, 1, *edge.shape)}: one channel, 1 px lost per side",
         language="python",
     )
-    b.image(images.to_image(edge), caption="F.conv2d(t[None], k)[0], 0 = grey", width="stretch")
+    a, b = st.columns(2)
+    a.image(images.to_image(t), caption=f"t: {photo_name}", width="stretch")
+    b.image(
+        images.to_image(edge),
+        caption="F.conv2d(t[None], k)[0, 0], shown symmetric around 0 (grey = 0)",
+        width="stretch",
+    )
 
 
 # -- padding & stride --

@@ -105,8 +105,8 @@ def test_rgb_lesson_kernel_and_other_sections(app_test):
 
     # The lesson's shapes, for the real photo (chelsea is 451×300).
     code = "\n".join(c.value for c in at.code)
-    assert "k.shape                  # (1, 3, 3, 3)" in code
-    assert "t[None].shape            # (1, 3, 300, 451)" in code
+    assert "k.shape                     # (1, 3, 3, 3)" in code
+    assert "t[None].shape               # (1, 3, 300, 451)" in code
     assert "# (1, 1, 298, 449)" in code
 
     # Conv as matmul reports agreement with F.conv2d for both sizes.
