@@ -342,7 +342,8 @@ def step(
     products = window * k
     # Sum in float64 so the value matches F.conv2d to the last digits a person could read.
     value = float(products.double().sum())
-    r, c = torch.arange(top, top + kh), torch.arange(left, left + kw)
+    r = torch.arange(top, top + kh, device=x.device)
+    c = torch.arange(left, left + kw, device=x.device)
     inside = ((r >= 0) & (r < h))[:, None] & ((c >= 0) & (c < w))[None, :]
     if img.ndim == 2:
         window, products = window[0], products[0]
@@ -469,6 +470,13 @@ def display_range(
         mid = (lo + hi) / 2
         lo, hi = mid - 0.5, mid + 0.5
     return lo, hi
+
+
+def auto_display_method(kernel: Tensor) -> str:
+    """ "symmetric" for kernels whose weights sum to 0 (edge detectors: a flat patch gives 0 and
+    edges of either sign matter), "clip" for those that keep brightness (blur, sharpen, identity).
+    """
+    return "symmetric" if abs(float(kernel.double().sum())) < 1e-6 * kernel.numel() else "clip"
 
 
 def rescale(t: Tensor, lo: float, hi: float) -> Tensor:

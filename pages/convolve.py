@@ -20,6 +20,7 @@ CELL_KEYS = [f"convolve_k{r}{c}" for r in range(3) for c in range(3)]
 PADDINGS = ["none", *cv.PADDING_MODES]
 SCALES = {"0–255 (setosa)": 255.0, "0–1 (fastai)": 1.0}
 RANGES = {
+    "auto (symmetric for edge kernels)": "auto",
     "clip to the input's range (setosa)": "clip",
     "symmetric around 0": "symmetric",
     "1st–99th percentile": "percentile",
@@ -336,6 +337,8 @@ method = RANGES[range_name]
 kernel2d = torch.tensor([float(st.session_state[k]) for k in CELL_KEYS]).view(3, 3)
 lesson_rgb = preset == cv.LESSON_PRESET and colour == "rgb"
 kernel = cv.preset_kernel(cv.LESSON_PRESET) if lesson_rgb else kernel2d
+if method == "auto":
+    method = cv.auto_display_method(kernel)
 if preset == cv.LESSON_PRESET:
     st.caption(
         "The lesson's kernel is 3×3×3: the same 3×3 slice (shown) for red, green and blue. On a "
@@ -600,7 +603,7 @@ with ui.user_errors("Listing the models"):
             "weights/), or download torchvision's ImageNet resnet34 weights (≈85 MB) here."
         )
         if st.button("Download ImageNet resnet34 weights", key="convolve_fetch_imagenet"):
-            with ui.user_errors("The download"):
+            with ui.user_errors("The download"), st.spinner("Downloading resnet34 weights…"):
                 _learned(IMAGENET, 0.0)
                 st.rerun()
     else:

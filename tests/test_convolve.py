@@ -422,3 +422,11 @@ def test_apply_filter_normalises_then_pads_like_conv1():
         want = conv(x[None])[0, 2]
     got = cv.apply_filter(img, conv.weight[2], mean, std, stride=2)
     torch.testing.assert_close(got, want)
+
+
+def test_auto_display_method_follows_the_kernel_sum():
+    for name in ("outline", "top sobel", "bottom sobel", "left sobel", "right sobel"):
+        assert cv.auto_display_method(cv.preset_kernel(name)) == "symmetric", name
+    assert cv.auto_display_method(cv.preset_kernel(cv.LESSON_PRESET)) == "symmetric"
+    for name in ("identity", "blur", "sharpen", "emboss"):
+        assert cv.auto_display_method(cv.preset_kernel(name)) == "clip", name
