@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import re
 import socket
 import time
@@ -123,7 +124,7 @@ def _imagenet_state_dict(arch: str, timeout: float = 5.0) -> dict[str, Tensor]:
         raise WeightsUnavailable(
             f"The ImageNet weights for {arch} could not be downloaded ({exc}). {offer}"
         ) from exc
-    except (RuntimeError, EOFError, ValueError) as exc:
+    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
         raise WeightsUnavailable(
             f"The cached ImageNet weights for {arch} at {_cache_file(arch)} are unreadable "
             f"({exc}); delete that file to download them again. {offer}"

@@ -169,6 +169,10 @@ def test_cached_weights_work_offline(tmp_path, monkeypatch):
     torch.testing.assert_close(model[1][2].weight, net.fc.weight)
     cnn = models.create_cnn("resnet18", 4, pretrained=True)
     torch.testing.assert_close(cnn[0][0].weight, net.conv1.weight)
+    # A damaged cache file gets a sentence that says which file to delete.
+    cache.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(models.WeightsUnavailable, match="delete that file"):
+        models.pretrained_classifier("resnet18")
 
 
 def test_freeze_leaves_exactly_head_and_batchnorm_trainable(r18):
@@ -421,3 +425,15 @@ def test_summary_shapes_match_a_hand_forward(r18):
     unique = {r["name"]: r["params"] for r in rows}
     assert sum(unique.values()) == sum(p.numel() for p in r18.parameters())
     models.unfreeze(r18)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_load_and_summary_on_cuda(home, trained):
+    models.save(trained.cuda().to(memory_format=torch.channels_last), "gpu", meta_for())
+    trained.cpu()
+    loaded, _ = models.load("gpu", device="cuda")
+    assert all(p.device.type == "cuda" for p in loaded.parameters())
+    assert_same_weights(loaded.cpu(), trained)
+    rows = models.summary(loaded.cuda(), 64, device="cuda")
+    assert rows[0]["output_shape"] == [1, 64, 32, 32] and rows[-1]["output_shape"] == [1, 5]
