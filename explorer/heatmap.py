@@ -6,12 +6,14 @@ image region a map cell sees, and the colour overlays the Heatmap page shows.
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -648,11 +650,20 @@ def overlay(
         raise ValueError("Alpha must be between 0 and 1.")
     if heat.ndim != 2:
         raise ValueError(f"A heatmap has two axes, got shape {tuple(heat.shape)}.")
+    if cmap not in _ANCHORS:
+        raise ValueError(f"Unknown colormap {cmap!r}; use one of {COLORMAPS}.")
     W, H = img.size
     v = scale01(heat.detach().cpu(), vrange)[None, None]
     kw = {"align_corners": False} if interpolation == "bilinear" else {}
     v = F.interpolate(v, size=(H, W), mode=interpolation, **kw)[0, 0]
-    colour = colormap(v, cmap)
-    base = to_tensor(img.convert("RGB")).permute(1, 2, 0)
+    # A 256-colour table, as matplotlib uses, makes colouring a lookup instead of a search.
+    colour = _lut(cmap)[(v * 255).round().long()]
+    base = torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32))
     out = (1 - alpha) * base + alpha * colour
-    return Image.fromarray((out * 255).round().clamp(0, 255).to(torch.uint8).numpy())
+    return Image.fromarray(out.round().clamp(0, 255).to(torch.uint8).numpy())
+
+
+@functools.cache
+def _lut(name: str) -> Tensor:
+    """The colormap sampled at 256 levels, in 0-255 units."""
+    return colormap(torch.linspace(0, 1, 256), name) * 255

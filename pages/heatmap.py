@@ -303,7 +303,17 @@ choice = c1.selectbox(
     "Model", choices, index=choices.index(default), format_func=labels.get, key="heatmap_model"
 )
 layer = c2.selectbox("Layer", list(LAYERS), format_func=LAYERS.get, key="heatmap_layer")
-size = c3.selectbox("Input size", [224, 352], index=1, key="heatmap_size")
+sizes = {CKPT + c["name"]: int(c.get("size") or 224) for c in good}
+size_opts = sorted({224, 352, sizes.get(choice, 352)})
+if st.session_state.get("heatmap_size") not in size_opts:
+    st.session_state.pop("heatmap_size", None)
+size = c3.selectbox(
+    "Input size",
+    size_opts,
+    index=size_opts.index(352),
+    key="heatmap_size",
+    help="224 px gives a 7×7 body map, 352 px (the lesson's) 11×11: the body divides by 32.",
+)
 if choice == RANDOM:
     st.warning(f"resnet34 with {RANDOM_LABEL}. Train a model or go online for meaningful maps.")
 
