@@ -328,8 +328,29 @@ def _raise_download_error(exc: BaseException) -> None:
 # --- any folder ---------------------------------------------------------------------------------
 
 
-def _is_image(p: Path) -> bool:
-    return p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+def _find_images(folder: Path, max_entries: int) -> list[Path]:
+    """Image files anywhere under `folder` (hidden ones and symlinked folders skipped), sorted.
+
+    Raises:
+        ValueError: more than `max_entries` files and folders to look at (a path like "/" typed
+            into the app would otherwise walk the whole disk).
+    """
+    found: list[Path] = []
+    seen = 0
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        seen += len(dirnames) + len(filenames)
+        if seen > max_entries:
+            raise ValueError(
+                f"The folder {str(folder)!r} holds more than {max_entries:,} files and folders; "
+                "choose the folder that holds just the training images."
+            )
+        found += [
+            Path(dirpath, f)
+            for f in filenames
+            if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES
+        ]
+    return sorted(found)
 
 
 def _label_by_regex(files: Sequence[Path], regex: str) -> Items:
@@ -363,7 +384,7 @@ def _label_by_regex(files: Sequence[Path], regex: str) -> Items:
     )
 
 
-def folder_items(path: Path | str, regex: str | None = None) -> Items:
+def folder_items(path: Path | str, regex: str | None = None, max_entries: int = 500_000) -> Items:
     """Images under `path`, labelled by a regex on the file name or by their sub-folder.
 
     Args:
@@ -371,19 +392,20 @@ def folder_items(path: Path | str, regex: str | None = None) -> Items:
         regex: with one group capturing the label from the file name (searched, like fastai's
             `from_name_re`); images anywhere under `path` count, non-matching ones are skipped.
             None: each immediate sub-folder is a class holding the images anywhere inside it.
+        max_entries: refuse folders with more files and sub-folders than this.
 
     Returns:
         Items with paths in sorted order and classes sorted by name.
 
     Raises:
-        ValueError: the folder is missing, holds no images, or the regex is invalid, has no
-            group, or matches nothing.
+        ValueError: the folder is missing, holds no images or far too many files, or the regex is
+            invalid, has no group, or matches nothing.
     """
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise ValueError(f"The folder {str(folder)!r} does not exist or is not a folder.")
     if regex is not None:
-        files = sorted(p for p in folder.rglob("*") if _is_image(p))
+        files = _find_images(folder, max_entries)
         if not files:
             raise ValueError(
                 f"The folder {str(folder)!r} holds no images ({', '.join(IMAGE_SUFFIXES)})."
@@ -392,8 +414,10 @@ def folder_items(path: Path | str, regex: str | None = None) -> Items:
     classes: list[str] = []
     paths_: list[Path] = []
     labels: list[int] = []
+    budget = max_entries
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(p for p in sub.rglob("*") if _is_image(p))
+        files = _find_images(sub, budget)
+        budget -= len(files)
         if files:
             labels += [len(classes)] * len(files)
             paths_ += files

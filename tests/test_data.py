@@ -116,6 +116,9 @@ def test_folder_items_by_subfolder_and_regex(tmp_path):
     (tmp_path / "dogs" / "notes.txt").write_text("not an image")
     (tmp_path / "dogs" / "deep").mkdir()
     (tmp_path / "dogs" / "deep" / "d.webp").write_bytes(b"x")
+    (tmp_path / "dogs" / ".thumbs").mkdir()
+    (tmp_path / "dogs" / ".thumbs" / "e.jpg").write_bytes(b"x")
+    (tmp_path / "dogs" / "._c.jpeg").write_bytes(b"x")  # macOS resource fork, not an image
     items = data.folder_items(tmp_path)
     assert items.classes == ["cats", "dogs"]
     assert [p.name for p in items.paths] == ["a.jpg", "b.PNG", "c.jpeg", "d.webp"]
@@ -151,6 +154,10 @@ def test_folder_items_errors(tmp_path):
         data.folder_items(tmp_path, regex=r"x_\d")
     with pytest.raises(ValueError, match="not a valid regular expression"):
         data.folder_items(tmp_path, regex=r"(x")
+    for i in range(5):
+        (tmp_path / f"y_{i}.png").write_bytes(b"x")
+    with pytest.raises(ValueError, match="more than 4 files"):
+        data.folder_items(tmp_path, regex=r"(\w)_", max_entries=4)
 
 
 def test_split_indices_deterministic_disjoint_complete():
