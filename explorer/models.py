@@ -432,7 +432,10 @@ def save(model: nn.Sequential, name: str, meta: dict[str, Any], folder: Path | N
         "bn_final": bool(meta.get("bn_final", False)),
         "saved_at": time.time(),
     }
-    meta_json = json.dumps(meta, indent=1)
+    try:
+        meta_json = json.dumps(meta, indent=1)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"The checkpoint meta must be JSON-serialisable: {exc}.") from exc
     folder = _folder(folder)
     folder.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(folder)

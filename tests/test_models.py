@@ -295,6 +295,8 @@ def test_missing_and_bad_names(home, trained):
             models.load(bad)
     with pytest.raises(ValueError, match="arch"):
         models.save(m, "ok", {"classes": ["a"]})
+    with pytest.raises(ValueError, match="JSON-serialisable"):
+        models.save(m, "ok", meta_for(config={"root": home}))
     assert not (home / "weights").exists() or not list((home / "weights").iterdir())
 
 
