@@ -514,6 +514,12 @@ def load(
         raise CheckpointError(
             f"Checkpoint {name!r} has unusable meta (arch={arch!r}, n_classes={n_classes!r})."
         )
+    classes = meta.get("classes")
+    if not isinstance(classes, list) or len(classes) != n_classes:
+        raise CheckpointError(
+            f"Checkpoint {name!r} names {len(classes) if isinstance(classes, list) else 'no'} "
+            f"classes but has {n_classes} outputs."
+        )
     try:
         state = safetensors.torch.load_file(str(st_path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
@@ -276,6 +277,13 @@ def test_shape_mismatch_is_refused(home, trained):
     header = {"explorer_meta": (home / "weights" / "five.json").read_text()}
     safetensors.torch.save_file(sd, str(home / "weights" / "five.safetensors"), metadata=header)
     with pytest.raises(models.CheckpointError, match=r"1\.8\.weight is \(7, 512\)"):
+        models.load("five")
+    # Meta whose class list disagrees with its output count.
+    bad_meta = {**meta_for(4), "n_classes": 7}
+    safetensors.torch.save_file(
+        sd, str(home / "weights" / "five.safetensors"), {"explorer_meta": json.dumps(bad_meta)}
+    )
+    with pytest.raises(models.CheckpointError, match="names 4 classes but has 7 outputs"):
         models.load("five")
     # A missing tensor is named too.
     del sd["1.8.bias"]
