@@ -109,6 +109,13 @@ class Step:
     left: int
     inside: Tensor
 
+    @property
+    def channel_sums(self) -> tuple[float, ...]:
+        """The sum of the products of each channel (one entry for a 2-D image); they add up to
+        `value`."""
+        p = self.products if self.products.ndim == 3 else self.products[None]
+        return tuple(p.double().flatten(1).sum(1).tolist())
+
 
 @dataclass(frozen=True)
 class ConvMatrix:
@@ -537,24 +544,57 @@ def filter_grid(weight: Tensor, cols: int = 8, zoom: int = 8, gap: int = 2) -> T
     return out
 
 
-def conv_as_matmul(
-    img: Tensor, kernel: Tensor, padding: int = 0, stride: int = 1
-) -> tuple[ConvMatrix, Tensor, Tensor]:
-    """The lesson's "a convolution is a matrix multiply", with its check against `F.conv2d`.
+@dataclass(frozen=True)
+class MatmulCheck:
+    """A convolution done as a matrix multiply, next to `F.conv2d` on the same input.
 
-    Returns:
-        (cm, product, reference): `cm = conv_matrix(...)`, `product` = (cm.matrix @ img.flatten())
-        reshaped to the output, and `reference` = `F.conv2d` on the same input (zeros padding).
+    Attributes:
+        cm: the matrix and its tying map (`conv_matrix`).
+        product: (cm.matrix @ img.flatten()) reshaped to the output image.
+        reference: `F.conv2d` on the same image and kernel (zeros padding).
+        equal: whether the two agree (to float rounding).
+    """
+
+    cm: ConvMatrix
+    product: Tensor
+    reference: Tensor
+    equal: bool
+
+
+def conv_as_matmul(img: Tensor, kernel: Tensor, padding: int = 0, stride: int = 1) -> MatmulCheck:
+    """The lesson's "a convolution is a matrix multiply", with its check against `F.conv2d`.
 
     Shape:
         img (H, W) or (C, H, W), kernel (kh, kw) or (C, kh, kw) -> product, reference (H', W').
     """
     x, k = _as_chw(img, kernel)
-    k = k.contiguous()
     cm = conv_matrix(x.shape[-2], x.shape[-1], k, padding, stride)
     product = (cm.matrix @ x.flatten()).view(cm.out_shape)
     reference = F.conv2d(x[None], k[None], stride=stride, padding=padding)[0, 0]
-    return cm, product, reference
+    return MatmulCheck(cm, product, reference, bool(torch.allclose(product, reference)))
+
+
+def matmul_example(size: int, k: int, seed: int) -> tuple[Tensor, Tensor]:
+    """A small image of digits 0–9 (seeded) and a kernel numbered 1..k², easy to multiply by eye.
+
+    Shape:
+        -> image (size, size), kernel (k, k), both float32.
+    """
+    g = torch.Generator().manual_seed(seed)
+    img = torch.randint(0, 10, (size, size), generator=g).float()
+    return img, torch.arange(1, k * k + 1, dtype=torch.float32).view(k, k)
+
+
+def filled_until(out: Tensor, row: int, col: int) -> Tensor:
+    """The output as the stepper has computed it so far: NaN (drawn blank) after (row, col) in
+    reading order.
+
+    Shape:
+        (H', W') -> (H', W').
+    """
+    oh, ow = out.shape
+    done = torch.arange(oh * ow, device=out.device).view(oh, ow) <= row * ow + col
+    return torch.where(done, out, torch.full_like(out, float("nan")))
 
 
 def apply_filter(

@@ -29,6 +29,7 @@ MAX_TEXT_CELLS = 26  # above this many columns, values no longer fit inside the 
 WHOLE_MAX_SIDE = 1024  # the whole-image demo shrinks bigger photos so a rerun stays quick
 PLAY_TICK_S = 0.25
 PLAY_TICKS = {"slow": 120, "medium": 50, "fast": 20}  # ticks per full sweep
+IMAGENET = "ImageNet resnet34"
 
 
 # --- state callbacks (run before the script, so they may set other widgets' values) -------------
@@ -109,8 +110,10 @@ def _whole(
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _learned(name: str, stamp: float) -> tuple[torch.Tensor, tuple, tuple]:
-    """First-layer weights and normalisation stats of a checkpoint (stamp: its mtime, so a
-    re-trained checkpoint is re-read) or of ImageNet resnet34."""
+    """First-layer weights and normalisation stats of a checkpoint or of ImageNet resnet34.
+
+    `stamp` is the checkpoint's saved_at time, so a re-trained checkpoint is read again.
+    """
     from explorer import models
 
     if name == IMAGENET:
@@ -124,16 +127,13 @@ def _learned(name: str, stamp: float) -> tuple[torch.Tensor, tuple, tuple]:
     return weight, mean, std
 
 
-IMAGENET = "ImageNet resnet34"
-
-
 # --- figures ------------------------------------------------------------------------------------
 
 
 def _fmt(v: float) -> str:
     if v == 0:
         return "0"  # never "-0" (a zero weight times a pixel)
-    return f"{v:.4g}" if abs(v) >= 1e-4 or v == 0 else f"{v:.1e}"
+    return f"{v:.4g}" if abs(v) >= 1e-4 else f"{v:.1e}"
 
 
 def _cell(v: float) -> str:
@@ -204,7 +204,7 @@ def _input_figure(grid: torch.Tensor, pad: int, mode: str, s: cv.Step, vmax: flo
         text = [[_cell(v) for v in row] for row in shown.tolist()] if w <= MAX_TEXT_CELLS else None
         pixels = _heatmap(shown.numpy(), 0, vmax, text, x0=-pad, y0=-pad)
     else:
-        rgb = (shown / vmax * 255).clamp(0, 255).round().byte().permute(1, 2, 0).numpy()
+        rgb = np.asarray(images.to_image(shown / vmax))
         pixels = go.Image(z=rgb, x0=-pad, y0=-pad, hoverinfo="skip")
     shade = dict(line=dict(width=0), fillcolor="rgba(255,165,0,0.35)")
     shapes = []
@@ -224,14 +224,10 @@ def _input_figure(grid: torch.Tensor, pad: int, mode: str, s: cv.Step, vmax: flo
 def _output_figure(out: torch.Tensor, row: int, col: int, lo: float, hi: float) -> go.Figure:
     """The output filled in reading order up to (row, col); the rest stays blank."""
     oh, ow = out.shape
-    done = torch.arange(oh * ow).view(oh, ow) <= row * ow + col
-    z = torch.where(done, out, torch.tensor(float("nan"))).numpy()
+    z = cv.filled_until(out, row, col).numpy()
     text = None
     if ow <= MAX_TEXT_CELLS:
-        text = [
-            [_cell(v) if d else "" for v, d in zip(r, dr, strict=True)]
-            for r, dr in zip(out.tolist(), done.tolist(), strict=True)
-        ]
+        text = [["" if np.isnan(v) else _cell(v) for v in r] for r in z.tolist()]
     click = _click_layer(oh, ow, 0, "output row %{y}, col %{x}<extra></extra>")
     box = _rect(row, col, 1, 1, line=dict(color="red", width=3))
     return _figure([_heatmap(z, lo, hi, text), click], [box], oh, ow, 0, "output")
@@ -257,10 +253,8 @@ def _equation(s: cv.Step, kernel: torch.Tensor) -> None:
     products = s.products if s.products.ndim == 3 else s.products[None]
     k = kernel if kernel.ndim == 3 else kernel[None].expand(window.shape[0], -1, -1)
     names = ["R", "G", "B"] if window.shape[0] == 3 else [""]
-    sums = []
-    for c, name in enumerate(names):
-        total = float(products[c].double().sum())
-        sums.append(total)
+    sums = s.channel_sums
+    for c, (name, total) in enumerate(zip(names, sums, strict=True)):
         terms = " + ".join(_fmt(v) for v in products[c].flatten().tolist())
         label = rf"\text{{{name}: }}" if name else ""
         st.latex(
@@ -408,7 +402,7 @@ with ui.user_errors("The stepper"):
     n_out = out.numel()
     tick = max(1, n_out // PLAY_TICKS[speed]) if playing else 0
     st.fragment(stepper, run_every=PLAY_TICK_S if playing else None)(grid, out, kernel, tick)
-    ui.show_code(cv.step, cv.source_index, cv.convolve)
+    ui.show_code(cv.step, cv.source_index, cv.convolve, cv.output_size)
 
 # -- whole image --
 st.header("Whole image")
@@ -502,10 +496,10 @@ with ui.user_errors("The padding comparison"):
     pad_demo = 3
     cols = st.columns(3)
     for col_, m in zip(cols, cv.PADDING_MODES, strict=True):
-        padded = cv.pad(grid, pad_demo, m) / scale
-        big = padded.repeat_interleave(8, -1).repeat_interleave(8, -2)
+        small = images.to_image(cv.pad(grid, pad_demo, m) / scale)
+        big = small.resize((small.width * 8, small.height * 8), images.Image.Resampling.NEAREST)
         col_.image(
-            images.to_image(big),
+            big,
             caption=f"{m}: {cv.PADDING_HELP[m]}",
             width="stretch",
         )
@@ -536,10 +530,9 @@ mm_choice = st.radio(
 mm_seed = st.number_input("Random image seed", 0, 10_000, 0, key="convolve_mm_seed")
 with ui.user_errors("The matrix multiply"):
     n, kk = (3, 2) if mm_choice.startswith("3") else (4, 3)
-    mm_img = torch.randint(0, 10, (n, n), generator=torch.Generator().manual_seed(int(mm_seed)))
-    mm_img = mm_img.float()
-    mm_kernel = torch.arange(1, kk * kk + 1, dtype=torch.float32).view(kk, kk)
-    cm, product, reference = cv.conv_as_matmul(mm_img, mm_kernel)
+    mm_img, mm_kernel = cv.matmul_example(n, kk, int(mm_seed))
+    check = cv.conv_as_matmul(mm_img, mm_kernel)
+    cm, product, reference = check.cm, check.product, check.reference
     tying = cm.tying.numpy()
     palette = ["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf",
                "#17becf", "#bcbd22"]  # fmt: skip
@@ -575,13 +568,12 @@ with ui.user_errors("The matrix multiply"):
         + r"\;\to\;"
         + _matrix_tex(product)
     )
-    same = bool(torch.allclose(product, reference))
     msg = f"matrix {tuple(cm.matrix.shape)} @ image {(mm_img.numel(),)} → {tuple(product.shape)}"
-    if same:
+    if check.equal:
         st.success(f"{msg} equals F.conv2d: {reference.tolist()}")
     else:
         st.error(f"{msg} differs from F.conv2d: {reference.tolist()}")
-    ui.show_code(cv.conv_matrix, cv.conv_as_matmul)
+    ui.show_code(cv.conv_matrix, cv.conv_as_matmul, cv.matmul_example)
 
 
 # -- learned kernels --

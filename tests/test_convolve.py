@@ -402,14 +402,42 @@ def test_cuda_matches_cpu():
 def test_conv_as_matmul_agrees_with_conv2d():
     img = torch.randint(0, 10, (4, 4), generator=_gen(11)).double()
     k = torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, 1.0], [2.0, 1.0, -1.0]], dtype=torch.float64)
-    cm, product, reference = cv.conv_as_matmul(img, k, padding=1)
-    assert cm.matrix.shape == (16, 16)
-    torch.testing.assert_close(product, reference)
-    torch.testing.assert_close(reference, _conv_oracle(img, k, 1, "zeros", 1))
+    check = cv.conv_as_matmul(img, k, padding=1)
+    assert check.cm.matrix.shape == (16, 16)
+    assert check.equal
+    torch.testing.assert_close(check.product, _conv_oracle(img, k, 1, "zeros", 1))
+    torch.testing.assert_close(check.reference, _conv_oracle(img, k, 1, "zeros", 1))
     rgb = torch.rand(3, 3, 3, generator=_gen(12), dtype=torch.float64)
-    cm, product, reference = cv.conv_as_matmul(rgb, k[:2, :2], stride=1)
-    assert cm.matrix.shape == (4, 27)
-    torch.testing.assert_close(product, F.conv2d(rgb[None], k[:2, :2].expand(1, 3, 2, 2))[0, 0])
+    check = cv.conv_as_matmul(rgb, k[:2, :2], stride=1)
+    assert check.cm.matrix.shape == (4, 27)
+    torch.testing.assert_close(
+        check.product, F.conv2d(rgb[None], k[:2, :2].expand(1, 3, 2, 2))[0, 0]
+    )
+
+
+def test_matmul_example():
+    img, k = cv.matmul_example(4, 3, seed=5)
+    again, _ = cv.matmul_example(4, 3, seed=5)
+    assert torch.equal(img, again) and img.shape == (4, 4)
+    assert bool(((img >= 0) & (img <= 9) & (img == img.round())).all())
+    assert k.tolist() == [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+
+
+def test_filled_until_and_channel_sums():
+    out = torch.arange(12.0).view(3, 4)
+    part = cv.filled_until(out, 1, 1)
+    assert part[:1].tolist() == [[0, 1, 2, 3]] and part[1, :2].tolist() == [4, 5]
+    assert bool(part[1, 2:].isnan().all() and part[2].isnan().all())
+    img = torch.rand(3, 5, 5, generator=_gen(14), dtype=torch.float64)
+    k = torch.randn(3, 3, 3, generator=_gen(15), dtype=torch.float64)
+    s = cv.step(img, k, 1, 2)
+    for c in range(3):
+        want = F.conv2d(img[None, c : c + 1], k[None, c : c + 1])[0, 0, 1, 2].item()
+        assert s.channel_sums[c] == pytest.approx(want)
+    assert sum(s.channel_sums) == pytest.approx(s.value)
+    assert cv.step(img[0], k[0], 0, 0).channel_sums == pytest.approx(
+        (cv.step(img[0], k[0], 0, 0).value,)
+    )
 
 
 def test_apply_filter_normalises_then_pads_like_conv1():
