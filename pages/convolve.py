@@ -483,6 +483,7 @@ with ui.user_errors("The RGB demo"):
         caption="F.conv2d(t[None], k)[0, 0], shown symmetric around 0 (grey = 0)",
         width="stretch",
     )
+    ui.show_code(cv.Preset, cv.step, cv.convolve)
 
 
 # -- padding & stride --
@@ -515,6 +516,7 @@ with ui.user_errors("The padding comparison"):
     st.caption(
         f"Each grid above is padded by {pad_demo} pixels so the modes are easy to tell apart."
     )
+    ui.show_code(cv.pad, cv.output_size)
 
 
 # -- conv as matrix multiply --
