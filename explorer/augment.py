@@ -754,11 +754,13 @@ def apply(img: Tensor, params: AugParams, size: int, padding_mode: str = "reflec
     Shape:
         (3, H, W) or (n, 3, H, W) -> (n, 3, size, size)
     """
-    out = resample(img, params, size, padding_mode)  # a fresh tensor we own: edit it in place
+    out = resample(img, params, size, padding_mode)  # fresh (maybe a transposed view): ours
     params = params.to(out.device)
     lit = (params.brightness != 0.5) | (params.contrast != 1)
     if bool(lit.all()):
-        out = _lighting_(out.logit_(), params.brightness, params.contrast)
+        # logit straight into a fresh contiguous tensor: the copy out of resample's layout is free
+        logits = torch.logit(out, out=torch.empty(out.shape, dtype=out.dtype, device=out.device))
+        out = _lighting_(logits, params.brightness, params.contrast)
     elif bool(lit.any()):
         out = torch.where(
             lit[:, None, None, None], lighting(out, params.brightness, params.contrast), out

@@ -117,10 +117,10 @@ GROUPS: dict[str, tuple[str, list[Knob]]] = {
     ),
 }
 KNOBS = [k for _, (_, knobs) in GROUPS.items() for k in knobs]
-PRESETS = {
-    "Lesson 6": aug.AugSettings.lesson,
-    "fastai defaults": aug.AugSettings,
-    "All off": aug.AugSettings.off,
+PRESETS = {  # button label: (settings maker, tooltip)
+    "Lesson": (aug.AugSettings.lesson, "The lesson's get_transforms(max_rotate=20, ...)."),
+    "Defaults": (aug.AugSettings, "fastai v1's get_transforms() defaults."),
+    "Off": (aug.AugSettings.off, "Every transform off: the centre crop only."),
 }
 
 
@@ -150,12 +150,13 @@ def _settings_from_widgets() -> aug.AugSettings:
         _load_preset()
     st.caption("Presets")
     cols = st.columns(len(PRESETS))
-    for col, (name, make) in zip(cols, PRESETS.items(), strict=True):
+    for col, (name, (make, tip)) in zip(cols, PRESETS.items(), strict=True):
         col.button(
             name,
-            key=_key("preset_" + name.split()[0].lower()),
+            key=_key("preset_" + name.lower()),
             on_click=_load_preset,
             args=(make,),
+            help=tip,
             width="stretch",
         )
     padding = st.radio(
@@ -168,7 +169,7 @@ def _settings_from_widgets() -> aug.AugSettings:
     )
     st.caption(f"**{padding}**: {aug.PADDING_HELP[padding]}.")
     size = st.select_slider("Tile size (px)", SIZES, value=224, key=_key("size"))
-    seed_col, draw_col = st.columns([2, 1], vertical_alignment="bottom")
+    seed_col, draw_col = st.columns(2, vertical_alignment="bottom")
     seed_col.number_input("Seed", 0, 1_000_000, key=_key("seed"))
     draw_col.button("New draw", key=_key("new_draw"), on_click=_new_draw, width="stretch")
 
@@ -271,7 +272,7 @@ def _lattice_figure(photo: images.Image.Image, pts: torch.Tensor) -> go.Figure:
         name="tile border",
     )
     h, w = photo.height, photo.width
-    pad = 0.6 * max(h, w)
+    pad = 0.25 * max(h, w)  # room for a lattice that reaches into the padding
     fig.update_xaxes(range=[-pad, w + pad], visible=False)
     fig.update_yaxes(range=[h + pad, -pad], visible=False, scaleanchor="x")
     fig.update_layout(showlegend=False, height=420, margin=dict(l=0, r=0, t=0, b=0))
@@ -400,8 +401,9 @@ def one_vs_chain(photo: images.Image.Image) -> None:
             shown["reference"][0], caption="reference (4×4 supersampled)", width="stretch"
         )
         st.caption(
-            "Each bilinear resample blurs a little, and the chain's rotation can only see the "
-            "square already cropped, so its corners fill with padding where ours still has photo."
+            "Each bilinear resample blurs a little more. The chain's rotation also only sees the "
+            "square already cropped: at large angles and small zooms its corners fill with "
+            "padding where one resample still finds photo."
         )
         ui.show_code(aug.affine_resample, aug.chain_resample, aug.reference_resample, aug.psnr)
 

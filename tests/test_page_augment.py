@@ -37,7 +37,7 @@ def test_grid_renders_and_reacts_to_sliders_padding_draws_and_presets(app_test):
     assert at.number_input(key="augment_seed").value == 1
     assert [c for _, c in _grid(at)] != [c for _, c in zeros]
 
-    at.button(key="augment_preset_all").click().run()
+    at.button(key="augment_preset_off").click().run()
     assert not at.exception
     assert [c for _, c in _grid(at)] == [f"{i}: unchanged" for i in range(9)]
     at.selectbox(key="augment_series").set_value("symmetric_warp")
