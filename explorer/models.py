@@ -643,3 +643,25 @@ def summary(
         for m, mode in modes.items():
             m.training = mode
     return rows
+
+
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    """`summary` rows as the text table fastai's `learn.summary()` prints, with parameter totals.
+
+    Output shapes are shown without the batch dimension, as fastai does. A module called twice
+    (a ResNet block's shared ReLU) is listed twice but its parameters are counted once.
+    """
+    lines = [f"{'Layer (type)':<24}{'Output Shape':<22}{'Param #':>12}  Trainable", "=" * 68]
+    for r in rows:
+        shape = "[" + ", ".join(str(d) for d in r["output_shape"][1:]) + "]"
+        lines.append(f"{r['layer']:<24}{shape:<22}{r['params']:>12,}  {r['trainable']}")
+    own = {r["name"]: r for r in rows}.values()
+    total = sum(r["params"] for r in own)
+    trainable = sum(r["params"] for r in own if r["trainable"])
+    lines += [
+        "=" * 68,
+        f"Total params: {total:,}",
+        f"Total trainable params: {trainable:,}",
+        f"Total non-trainable params: {total - trainable:,}",
+    ]
+    return "\n".join(lines)

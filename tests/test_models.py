@@ -447,3 +447,51 @@ def test_load_and_summary_on_cuda(home, trained):
     assert_same_weights(loaded.cpu(), trained)
     rows = models.summary(loaded.cuda(), 64, device="cuda")
     assert rows[0]["output_shape"] == [1, 64, 32, 32] and rows[-1]["output_shape"] == [1, 5]
+
+
+def test_summary_table_totals():
+    rows = [
+        {
+            "layer": "Conv2d",
+            "name": "0.0",
+            "output_shape": [1, 8, 4, 4],
+            "params": 216,
+            "trainable": False,
+        },
+        {
+            "layer": "ReLU",
+            "name": "0.1",
+            "output_shape": [1, 8, 4, 4],
+            "params": 0,
+            "trainable": False,
+        },
+        {
+            "layer": "BatchNorm2d",
+            "name": "0.2",
+            "output_shape": [1, 8, 4, 4],
+            "params": 16,
+            "trainable": True,
+        },
+        {
+            "layer": "ReLU",
+            "name": "0.1",
+            "output_shape": [1, 8, 4, 4],
+            "params": 0,
+            "trainable": False,
+        },
+        {
+            "layer": "Linear",
+            "name": "1",
+            "output_shape": [1, 1000],
+            "params": 129000,
+            "trainable": True,
+        },
+    ]
+    text = models.summary_table(rows).splitlines()
+    assert text[2].split() == ["Conv2d", "[8,", "4,", "4]", "216", "False"]
+    assert text[6].split() == ["Linear", "[1000]", "129,000", "True"]
+    assert text[-3:] == [
+        "Total params: 129,232",
+        "Total trainable params: 129,016",
+        "Total non-trainable params: 216",
+    ]
