@@ -648,12 +648,12 @@ def summary(
 def summary_table(rows: list[dict[str, Any]]) -> str:
     """`summary` rows as the text table fastai's `learn.summary()` prints, with parameter totals.
 
-    Output shapes are shown without the batch dimension, as fastai does. A module called twice
+    Output shapes include the batch dimension, as the lesson's printout does. A module called twice
     (a ResNet block's shared ReLU) is listed twice but its parameters are counted once.
     """
     lines = [f"{'Layer (type)':<24}{'Output Shape':<22}{'Param #':>12}  Trainable", "=" * 68]
     for r in rows:
-        shape = "[" + ", ".join(str(d) for d in r["output_shape"][1:]) + "]"
+        shape = "[" + ", ".join(str(d) for d in r["output_shape"]) + "]"
         lines.append(f"{r['layer']:<24}{shape:<22}{r['params']:>12,}  {r['trainable']}")
     own = {r["name"]: r for r in rows}.values()
     total = sum(r["params"] for r in own)

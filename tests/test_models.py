@@ -488,8 +488,8 @@ def test_summary_table_totals():
         },
     ]
     text = models.summary_table(rows).splitlines()
-    assert text[2].split() == ["Conv2d", "[8,", "4,", "4]", "216", "False"]
-    assert text[6].split() == ["Linear", "[1000]", "129,000", "True"]
+    assert text[2].split() == ["Conv2d", "[1,", "8,", "4,", "4]", "216", "False"]
+    assert text[6].split() == ["Linear", "[1,", "1000]", "129,000", "True"]
     assert text[-3:] == [
         "Total params: 129,232",
         "Total trainable params: 129,016",
