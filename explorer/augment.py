@@ -409,8 +409,8 @@ def draw(settings: AugSettings, n: int, generator: torch.Generator | None = None
     p.angle = torch.where(rot_on, angle, zero)
     zoom_on, zoom, zrow, zcol = coin(s.p_affine), _uniform(u(), 1.0, s.max_zoom), u(), u()
     p.zoom = torch.where(zoom_on, zoom, 1.0)
-    p.zoom_row = zrow if s.zoom_row is None else torch.full((n,), float(s.zoom_row))
-    p.zoom_col = zcol if s.zoom_col is None else torch.full((n,), float(s.zoom_col))
+    p.zoom_row = zrow if s.zoom_row is None else torch.full_like(zrow, s.zoom_row)
+    p.zoom_col = zcol if s.zoom_col is None else torch.full_like(zcol, s.zoom_col)
     warp_on, warp = coin(s.p_affine), _uniform(u(4), -s.max_warp, s.max_warp)
     p.warp = torch.where(warp_on[:, None], warp, 0.0)
     # lighting: brightness adds in logit space, contrast multiplies there
@@ -610,12 +610,18 @@ def _base_coords(size: int, device: torch.device, dtype: torch.dtype) -> Tensor:
     return torch.stack([xs, ys, torch.ones_like(xs)], dim=-1)
 
 
-def _project(mats: Tensor, coords: Tensor) -> Tensor:
-    """Apply (n,3,3) homographies to (h,w,3) homogeneous points -> (n,h,w,2)."""
+def _project(mats: Tensor, coords: Tensor, perspective: bool | None = None) -> Tensor:
+    """Apply (n,3,3) homographies to (h,w,3) homogeneous points -> (n,h,w,2).
+
+    `perspective` says whether any bottom row differs from (0, 0, 1); pass it when known (a check
+    on a GPU tensor would wait for the GPU).
+    """
     n, (h, w) = mats.shape[0], coords.shape[:2]
     flat = coords.reshape(-1, 3)
     xy = torch.einsum("pk,njk->npj", flat, mats[:, :2])
-    if bool((mats[:, 2, :2] != 0).any()):  # a perspective map: divide by the third coordinate
+    if perspective is None:
+        perspective = bool((mats[:, 2, :2] != 0).any())
+    if perspective:  # divide by the third coordinate
         # z computed twice over so the division is elementwise (a broadcast divide is slow on CPU)
         zz = torch.einsum("pk,njk->npj", flat, mats[:, 2:3].expand(n, 2, 3))
         # points at or behind the horizon (z <= 0) go far outside the picture, into the padding
@@ -641,13 +647,22 @@ def _hash_uniform(seed: Tensor, count: int) -> Tensor:
     return shr(z, 40).to(torch.float32) / float(1 << 24)
 
 
-def sampling_grid(params: AugParams, in_hw: tuple[int, int], size: int) -> Tensor:
+def sampling_grid(
+    params: AugParams,
+    in_hw: tuple[int, int],
+    size: int,
+    device: torch.device | str | None = None,
+) -> Tensor:
     """The grid_sample grid of every sample: where each output pixel reads the input.
 
+    The 3×3 matrices are composed where the params live (the CPU after `draw`: a few dozen tiny
+    ops that would each be a kernel launch on a GPU); only they and the seeds move to `device`.
+
     Args:
-        params: n parameter sets (on the device the grid should live on).
+        params: n parameter sets.
         in_hw: the input's (height, width).
         size: output side in pixels.
+        device: where the grid is built (default: the params' device).
 
     Returns:
         (n, size, size, 2) float32 (x, y) in the input's align_corners=True grid units.
@@ -655,23 +670,23 @@ def sampling_grid(params: AugParams, in_hw: tuple[int, int], size: int) -> Tenso
     Shape:
         AugParams(n), (H, W), size -> (n, size, size, 2)
     """
-    dev = params.angle.device
-    mats = matrices(params, in_hw).to(torch.float32)
-    grid = _project(mats, _base_coords(size, dev, torch.float32))
-    jit = params.jitter.to(torch.float32)
-    if bool((jit > 0).any()):
-        # jitter is in square-crop units: convert to input grid units through the window's scale
-        h, w = in_hw
-        mats64 = matrices(params.set(jitter=0.0), in_hw)
+    dev = torch.device(device) if device is not None else params.angle.device
+    mats64 = matrices(params, in_hw)
+    perspective = bool((mats64[:, 2, :2] != 0).any())
+    coords = _base_coords(size, dev, torch.float32)
+    grid = _project(mats64.to(dev, torch.float32), coords, perspective)
+    if bool((params.jitter > 0).any()):
+        # jitter is in square-crop units: convert to input grid units through the map's scale
         scale = torch.stack(
             [
                 mats64[:, 0, 0].abs() + mats64[:, 0, 1].abs(),
                 mats64[:, 1, 0].abs() + mats64[:, 1, 1].abs(),
             ],
             -1,
-        ).to(torch.float32)
-        noise = _hash_uniform(params.seed, size * size * 2).view(-1, size, size, 2) * 2 - 1
-        grid = grid + noise * (jit[:, None, None, None] * scale[:, None, None, :])
+        )
+        amp = (params.jitter[:, None] * scale).to(dev, torch.float32)[:, None, None, :]
+        noise = _hash_uniform(params.seed.to(dev), size * size * 2).view(-1, size, size, 2)
+        grid = grid + (noise * 2 - 1) * amp
     return grid
 
 
@@ -702,8 +717,7 @@ def resample(img: Tensor, params: AugParams, size: int, padding_mode: str = "ref
         raise ValueError(
             f"A batch of {x.shape[0]} images needs {x.shape[0]} parameter sets, not {n}."
         )
-    params = params.to(x.device)
-    grid = sampling_grid(params, tuple(x.shape[-2:]), size).to(x.dtype)
+    grid = sampling_grid(params, tuple(x.shape[-2:]), size, device=x.device).to(x.dtype)
     if single:
         # one image, n grids: stack the grids vertically so one call reads the image once
         out = F.grid_sample(
@@ -755,23 +769,22 @@ def apply(img: Tensor, params: AugParams, size: int, padding_mode: str = "reflec
         (3, H, W) or (n, 3, H, W) -> (n, 3, size, size)
     """
     out = resample(img, params, size, padding_mode)  # fresh (maybe a transposed view): ours
-    params = params.to(out.device)
-    lit = (params.brightness != 0.5) | (params.contrast != 1)
+    dev = out.device
+    lit = (params.brightness != 0.5) | (params.contrast != 1)  # decided where params live
     if bool(lit.all()):
         # logit straight into a fresh contiguous tensor: the copy out of resample's layout is free
-        logits = torch.logit(out, out=torch.empty(out.shape, dtype=out.dtype, device=out.device))
+        logits = torch.logit(out, out=torch.empty(out.shape, dtype=out.dtype, device=dev))
         out = _lighting_(logits, params.brightness, params.contrast)
     elif bool(lit.any()):
-        out = torch.where(
-            lit[:, None, None, None], lighting(out, params.brightness, params.contrast), out
-        )
+        shaded = lighting(out, params.brightness, params.contrast)
+        out = torch.where(lit.to(dev)[:, None, None, None], shaded, out)
     if bool(params.rgb_on.any()):
-        noise = _hash_uniform(params.seed + 1, size * size).view(-1, 1, size, size).to(out)
-        chan = torch.arange(3, device=out.device)[None, :] == params.rgb_channel[:, None]
-        mask = (chan & params.rgb_on[:, None])[:, :, None, None]
-        out = torch.where(mask, noise * params.rgb.to(out)[:, None, None, None], out)
+        noise = _hash_uniform(params.seed.to(dev) + 1, size * size).view(-1, 1, size, size)
+        chan = torch.arange(3)[None, :] == params.rgb_channel.cpu()[:, None]
+        mask = (chan & params.rgb_on.cpu()[:, None])[:, :, None, None].to(dev)
+        out = torch.where(mask, noise.to(out) * params.rgb.to(out)[:, None, None, None], out)
     if bool(params.cutout_on.any()):
-        out = out * (1 - cutout_mask(params, size).to(out))
+        out = out * (1 - cutout_mask(params.to(dev), size).to(out))
     return out.contiguous()
 
 
