@@ -758,7 +758,7 @@ def apply(img: Tensor, params: AugParams, size: int, padding_mode: str = "reflec
     Args:
         img: one picture (3,H,W) rendered n times, or a batch (n,3,H,W) with one set per image;
             uint8 (0..255) or float in [0,1], on any device.
-        params: n parameter sets from `draw` (moved to img's device here).
+        params: n parameter sets from `draw` (composed on their device; results move to img's).
         size: output side in pixels.
         padding_mode: "zeros", "border" or "reflection".
 
