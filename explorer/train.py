@@ -559,7 +559,7 @@ def evaluate(
     loss_sum = torch.zeros((), device=x.device)
     wrong = torch.zeros((), device=x.device)
     for i in range(0, len(y), batch_size):
-        xb = _normalise(x[i : i + batch_size], mean, std)
+        xb = normalise(x[i : i + batch_size], mean, std)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
             out = model(xb)
         out = out.float()
@@ -570,13 +570,55 @@ def evaluate(
     return float(loss_sum) / n, float(wrong) / n
 
 
-def _normalise(xb: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+def normalise(xb: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """ImageNet normalisation with stats already on the device; channels_last on CUDA.
+
+    Shape:
+        (B, 3, H, W) uint8 or float in [0, 1] -> (B, 3, H, W) float
+    """
     if xb.dtype == torch.uint8:
         xb = xb.float().div_(255)
     xb = (xb - mean) / std
     if xb.device.type == "cuda":
         xb = xb.contiguous(memory_format=torch.channels_last)
     return xb
+
+
+def augment_batch(
+    xb: torch.Tensor,
+    settings: Any | None,
+    gen: torch.Generator,
+    size: int,
+    padding_mode: str,
+) -> torch.Tensor:
+    """A training batch from the uint8 cache: the lesson's transforms drawn on the CPU (seeded), then
+    applied with one batched resample on the batch's device; `settings=None` only resizes.
+
+    Shape:
+        (B, 3, P, P) uint8 -> (B, 3, size, size) float in [0, 1]
+    """
+    from explorer import augment
+
+    if settings is None:
+        return resize_batch(xb, size).float().div_(255)
+    return augment.apply(xb, augment.draw(settings, xb.shape[0], gen), size, padding_mode)
+
+
+def train_step(
+    model: nn.Module, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor
+) -> torch.Tensor:
+    """One optimizer step on a normalised batch; bf16 autocast on CUDA, fp32 elsewhere.
+
+    Returns:
+        The batch's loss, detached and left on the device (reading it would sync a GPU).
+    """
+    with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=xb.device.type == "cuda"):
+        out = model(xb)
+    loss = F.cross_entropy(out.float(), yb)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach()
 
 
 def fit(
@@ -602,11 +644,9 @@ def fit(
         explorer.data.DatasetUnavailable, explorer.models.WeightsUnavailable, ValueError: for things
         a person can fix; torch.OutOfMemoryError when a batch does not fit.
     """
-    from explorer import augment, models
-
     log = EventLog(run_dir / "events.jsonl" if run_dir else None, listeners)
     try:
-        return _fit(config, log, should_stop, weights_folder, augment, models)
+        return _fit(config, log, should_stop, weights_folder)
     except BaseException as exc:
         log.emit("error", kind=error_kind(exc), message=str(exc) or type(exc).__name__)
         raise
@@ -628,7 +668,15 @@ def error_kind(exc: BaseException) -> str:
     return "internal"
 
 
-def _fit(config, log: EventLog, should_stop, weights_folder, augment, models) -> FitResult:
+def _fit(
+    config: TrainConfig,
+    log: EventLog,
+    should_stop: Callable[[], bool],
+    weights_folder: Path | None,
+) -> FitResult:
+    """The stages, epochs and batches of `fit` (see there)."""
+    from explorer import augment, models
+
     device = resolve_device(config.device)
     cuda = device.type == "cuda"
     if cuda:
@@ -704,21 +752,10 @@ def _fit(config, log: EventLog, should_stop, weights_folder, augment, models) ->
             last_flush = time.perf_counter()
             for b in range(nb):
                 idx = perm[b * bs : (b + 1) * bs]
-                xb_u8, yb = train_x[idx], data.train_y[idx]
-                if settings is not None:
-                    params = augment.draw(settings, bs, gen)
-                    xb = augment.apply(xb_u8, params, stage.size, config.padding_mode)
-                else:
-                    xb = resize_batch(xb_u8, stage.size)
-                xb = _normalise(xb, mean, std)
                 lr, mom = set_schedule(opt, e * nb + b, total, stage, config)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-                    out = model(xb)
-                loss = F.cross_entropy(out.float(), yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                pending.append((b, loss.detach(), lr, mom))
+                xb = augment_batch(train_x[idx], settings, gen, stage.size, config.padding_mode)
+                loss = train_step(model, opt, normalise(xb, mean, std), data.train_y[idx])
+                pending.append((b, loss, lr, mom))
                 stop_now = should_stop()
                 # On a GPU, reading the loss forces a sync; batch events are written in bursts.
                 if not cuda or stop_now or b == nb - 1 or time.perf_counter() - last_flush > 0.5:

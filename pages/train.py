@@ -445,4 +445,12 @@ if config is not None:
 st.subheader("Live")
 st.fragment(run_every=LIVE_EVERY_S if running else None)(live)(running)
 past_runs()
-ui.show_code(tr.one_cycle, tr.make_optimizer, tr.set_schedule, tr._fit, label="Show the code")
+ui.show_code(
+    tr.one_cycle,
+    tr.make_optimizer,
+    tr.set_schedule,
+    tr.augment_batch,
+    tr.train_step,
+    tr._fit,
+    label="Show the code",
+)

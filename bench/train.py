@@ -1,0 +1,267 @@
+"""Benchmark: training throughput of our pipeline vs a PIL + transforms.v2 + DataLoader + fp32 baseline.
+
+Ours: JPEGs decoded once into a presized uint8 cache on the device, batches augmented there with
+explorer.augment, bf16 autocast + channels_last on CUDA (explorer.train.augment_batch/train_step).
+Baseline: an ImageFolder-style dataset decoding every JPEG with PIL per item, torchvision
+transforms.v2, a DataLoader with workers, fp32. Both run in this process, interleaved, medians, on a
+Pet-sized synthetic JPEG set (500×375). On CUDA it also times the whole lesson recipe; on a CPU it
+runs at a small size and times the `quick` shapes recipe to ≤ 10 % error instead. One JSON line last.
+
+Run: .venv/bin/python bench/train.py [--n-images N] [--size S] [--arch A] [--rounds R] [--steps K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from explorer import augment, models  # noqa: E402
+from explorer import train as tr  # noqa: E402
+from explorer.images import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+
+N_CLASSES = 37  # like the Pet breeds
+LABEL_REGEX = r"(class\d+)_\d+\.jpg$"
+
+
+def write_jpegs(folder: Path, n: int, seed: int = 0, workers: int = 8) -> list[Path]:
+    """n 500×375 JPEGs (quality 90) with smooth colour fields and noise, named classK_I.jpg."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    seeds = rng.integers(0, 2**31, n)
+
+    def one(i: int) -> Path:
+        r = np.random.default_rng(int(seeds[i]))
+        small = r.integers(0, 256, (6, 8, 3), dtype=np.uint8)  # a coarse random picture...
+        img = Image.fromarray(small).resize((500, 375), Image.BICUBIC)
+        noise = r.normal(0, 12, (375, 500, 3))  # ...with texture, so JPEG decoding is realistic
+        arr = np.clip(np.asarray(img, dtype=np.float32) + noise, 0, 255).astype(np.uint8)
+        path = folder / f"class{i % N_CLASSES}_{i}.jpg"
+        Image.fromarray(arr).save(path, quality=90)
+        return path
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(one, range(n)))
+
+
+class JpegFolder(Dataset):
+    """The baseline's dataset: decode with PIL on every access, as torchvision's ImageFolder."""
+
+    def __init__(self, files: list[Path], size: int) -> None:
+        self.files = files
+        self.tfm = v2.Compose(
+            [
+                v2.PILToTensor(),
+                v2.RandomResizedCrop(size, scale=(0.35, 1.0), antialias=True),
+                v2.RandomHorizontalFlip(),
+                v2.RandomRotation(20),
+                v2.ColorJitter(brightness=0.4, contrast=0.4),
+                v2.ToDtype(torch.float32, scale=True),
+                v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+            ]
+        )
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        with Image.open(self.files[i]) as im:
+            x = self.tfm(im.convert("RGB"))
+        return x, int(self.files[i].name[5:].split("_")[0])
+
+
+def forever(loader: DataLoader) -> Iterator:
+    while True:
+        yield from loader
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def ours_runner(files: list[Path], args, device: torch.device) -> tuple[Callable[[], None], float]:
+    """One step of our pipeline per call; also the one-time decode's seconds."""
+    cfg = tr.TrainConfig(
+        data=f"folder:{files[0].parent}",
+        label_regex=LABEL_REGEX,
+        arch=args.arch,
+        stages=[tr.Stage(1, args.size, 1e-3, frozen=False)],
+        batch_size=args.batch_size,
+        pretrained=False,
+        workers=args.workers,
+        valid_pct=0.05,  # the throughput test trains on (almost) everything
+    )
+    t0 = time.perf_counter()
+    data = tr.prepare_data(cfg, device, lambda _m: None)
+    sync(device)
+    decode_s = time.perf_counter() - t0
+    model = models.create_cnn(args.arch, N_CLASSES, seed=0).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True
+    opt = tr.make_optimizer(model, cfg.stages[0], cfg)
+    settings = augment.AugSettings.lesson()
+    gen = torch.Generator().manual_seed(0)
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    n, bs = len(data.train_y), args.batch_size
+
+    def step() -> None:
+        idx = torch.randint(0, n, (bs,), generator=gen).to(device)
+        xb = tr.augment_batch(data.train_x[idx], settings, gen, args.size, "reflection")
+        tr.train_step(model, opt, tr.normalise(xb, mean, std), data.train_y[idx])
+
+    return step, decode_s
+
+
+def baseline_runner(files: list[Path], args, device: torch.device) -> Callable[[], None]:
+    """One step of the baseline per call."""
+    loader = DataLoader(
+        JpegFolder(files, args.size),
+        batch_size=args.batch_size,
+        shuffle=True,
+        num_workers=args.workers,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+        persistent_workers=args.workers > 0,
+    )
+    batches = forever(loader)
+    model = models.create_cnn(args.arch, N_CLASSES, seed=0).to(device)
+    opt = torch.optim.AdamW(model.parameters(), 1e-3)
+
+    def step() -> None:
+        x, y = next(batches)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def images_per_s(steps: dict[str, Callable[[], None]], args, device) -> dict[str, float]:
+    """Median images/s over `rounds` rounds of `steps` steps each, the pipelines interleaved."""
+    for f in steps.values():  # warm-up: cuDNN autotuning, worker start-up, allocator
+        for _ in range(args.warmup):
+            f()
+    sync(device)
+    rates: dict[str, list[float]] = {k: [] for k in steps}
+    for _ in range(args.rounds):
+        for k, f in steps.items():
+            sync(device)
+            t0 = time.perf_counter()
+            for _ in range(args.steps):
+                f()
+            sync(device)
+            rates[k].append(args.steps * args.batch_size / (time.perf_counter() - t0))
+    return {k: statistics.median(v) for k, v in rates.items()}
+
+
+def timed_fit(cfg: tr.TrainConfig, target: float | None = None) -> dict[str, float | None]:
+    """Run a whole recipe; seconds after the one-time data preparation, and to reach `target`."""
+    marks: dict[str, float | None] = {"start": None, "hit": None, "last_error": None}
+    t0 = time.perf_counter()
+
+    def watch(ev: dict) -> None:
+        now = time.perf_counter()
+        if ev["event"] == "start":
+            marks["start"] = now
+        elif ev["event"] == "epoch":
+            marks["last_error"] = ev["error_rate"]
+            if target is not None and marks["hit"] is None and ev["error_rate"] <= target:
+                marks["hit"] = now
+        print(json.dumps({k: v for k, v in ev.items() if k != "config"})[:200], flush=True)
+
+    with tempfile.TemporaryDirectory() as wdir:
+        tr.fit(cfg, None, listeners=[watch], weights_folder=Path(wdir))
+    end = time.perf_counter()
+    start = marks["start"] or t0
+    return {
+        "prepare_s": round(start - t0, 2),
+        "train_s": round(end - start, 2),
+        "to_target_s": round(marks["hit"] - t0, 2) if marks["hit"] else None,
+        "final_error": marks["last_error"],
+    }
+
+
+def main() -> None:
+    cuda = torch.cuda.is_available()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n-images", type=int, default=7390 if cuda else 256)
+    p.add_argument("--size", type=int, default=224 if cuda else 64)
+    p.add_argument("--arch", default="resnet34")
+    p.add_argument("--batch-size", type=int, default=64 if cuda else 32)
+    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+    p.add_argument("--rounds", type=int, default=5 if cuda else 3)
+    p.add_argument("--steps", type=int, default=20 if cuda else 3)
+    p.add_argument("--warmup", type=int, default=5 if cuda else 1)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument("--skip-recipe", action="store_true", help="only the throughput comparison")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if cuda else "cpu")
+    result: dict[str, object] = {
+        "bench": "train",
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "note": (
+            f"CUDA run at the issue's size ({args.size} px)"
+            if cuda
+            else f"no GPU: CPU at a small size ({args.size} px, {args.n_images} images), "
+            "not comparable with the H100 targets"
+        ),
+        "arch": args.arch,
+        "size": args.size,
+        "batch_size": args.batch_size,
+        "n_images": args.n_images,
+        "baseline": "PIL decode per item + torchvision.transforms.v2 + DataLoader"
+        f"(workers={args.workers}) + fp32",
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        files = write_jpegs(Path(tmp) / "jpegs", args.n_images, workers=args.workers)
+        result["write_jpegs_s"] = round(time.perf_counter() - t0, 2)
+        ours, decode_s = ours_runner(files, args, device)
+        base = baseline_runner(files, args, device)
+        rates = images_per_s({"ours": ours, "baseline": base}, args, device)
+        result.update(
+            ours_images_per_s=round(rates["ours"], 1),
+            baseline_images_per_s=round(rates["baseline"], 1),
+            speedup=round(rates["ours"] / rates["baseline"], 2),
+            decode_once_s=round(decode_s, 2),
+        )
+        del ours, base
+        if not args.skip_recipe and cuda:
+            lesson = tr.recipe(
+                "lesson",
+                data=f"folder:{files[0].parent}",
+                label_regex=LABEL_REGEX,
+                pretrained=models.imagenet_weights_cached("resnet34"),
+                workers=args.workers,
+            )
+            result["lesson_recipe"] = timed_fit(lesson)
+    if not args.skip_recipe:
+        result["quick_recipe"] = timed_fit(tr.recipe("quick", device=str(device)), target=0.10)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
