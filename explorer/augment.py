@@ -321,6 +321,15 @@ class AugParams:
         """Sample i's values as plain Python numbers (for tables and JSON)."""
         return {f.name: getattr(self, f.name)[i].tolist() for f in fields(self)}
 
+    def matrix(self, i: int, in_hw: tuple[int, int] | None = None) -> Tensor:
+        """Sample i's composed 3×3 matrix: in tile units, or tile -> photo grid units given in_hw.
+
+        Shape:
+            -> (3, 3) float64
+        """
+        one = self[i]
+        return (square_matrices(one) if in_hw is None else matrices(one, in_hw))[0]
+
     def describe(self, i: int) -> str:
         """A short caption of what sample i does, naming only the transforms that changed it."""
         v = self.values(i)

@@ -332,8 +332,8 @@ def explorer_panel(name: str, photo: images.Image.Image) -> None:
                 "of the time: real photos have no black borders."
             )
         with matrix_tab:
-            square = aug.square_matrices(one)[0]
-            full = aug.matrices(one, (x.shape[1], x.shape[2]))[0]
+            square = one.matrix(0)
+            full = one.matrix(0, (x.shape[1], x.shape[2]))
             c1, c2 = st.columns(2)
             c1.markdown("**Geometry in tile units** (flip · rotate · squish · zoom · warp)")
             c1.table(_matrix_table(square))

@@ -488,7 +488,8 @@ def test_describe_names_the_changes():
 
 
 def test_matrix_of_identity_maps_square_crop():
-    m = A.matrices(A.AugParams.identity(1), (10, 20))[0]
+    assert torch.equal(A.AugParams.identity(2).matrix(1), torch.eye(3, dtype=torch.float64))
+    m = A.AugParams.identity(1).matrix(0, (10, 20))
     # the square's corners (±1) land on input columns 5 and 14 of 0..19 (grid units)
     expected = torch.tensor([[9 / 19, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=torch.float64)
     torch.testing.assert_close(m, expected)
