@@ -381,23 +381,24 @@ def conv_matrix(h: int, w: int, kernel: Tensor, padding: int = 0, stride: int = 
         raise ValueError(
             f"A {n_out}×{n_in} matrix is too large to build; use a smaller image or kernel."
         )
+    dev = k.device
+
+    def ar(n: int) -> Tensor:
+        return torch.arange(n, device=dev)
+
     # Broadcast over (out row, out col, channel, kernel row, kernel col).
-    r = (torch.arange(oh) * stride - padding)[:, None, None, None, None] + torch.arange(kh)[
-        None, None, None, :, None
-    ]
-    q = (torch.arange(ow) * stride - padding)[None, :, None, None, None] + torch.arange(kw)[
-        None, None, None, None, :
-    ]
-    ch = torch.arange(c)[None, None, :, None, None]
+    r = (ar(oh) * stride - padding)[:, None, None, None, None] + ar(kh)[None, None, None, :, None]
+    q = (ar(ow) * stride - padding)[None, :, None, None, None] + ar(kw)[None, None, None, None, :]
+    ch = ar(c)[None, None, :, None, None]
     full = (oh, ow, c, kh, kw)
     valid = ((r >= 0) & (r < h) & (q >= 0) & (q < w)).expand(full)
-    out_idx = (torch.arange(oh)[:, None] * ow + torch.arange(ow)[None, :])[..., None, None, None]
+    out_idx = (ar(oh)[:, None] * ow + ar(ow)[None, :])[..., None, None, None]
     in_idx = ch * h * w + r.clamp(0, h - 1) * w + q.clamp(0, w - 1)
-    k_idx = torch.arange(c * kh * kw).view(1, 1, c, kh, kw)
+    k_idx = ar(c * kh * kw).view(1, 1, c, kh, kw)
     out_idx, in_idx, k_idx = (t.expand(full)[valid] for t in (out_idx, in_idx, k_idx))
-    tying = torch.full((n_out, n_in), -1, dtype=torch.int64)
+    tying = torch.full((n_out, n_in), -1, dtype=torch.int64, device=dev)
     tying[out_idx, in_idx] = k_idx
-    matrix = torch.zeros(n_out, n_in, dtype=k.dtype)
+    matrix = torch.zeros(n_out, n_in, dtype=k.dtype, device=dev)
     matrix[out_idx, in_idx] = k.flatten()[k_idx]
     return ConvMatrix(matrix, tying, (oh, ow))
 

@@ -397,6 +397,11 @@ def test_cuda_matches_cpu():
         torch.testing.assert_close(got.cpu(), cv.convolve(img, k, 1, mode, 2), rtol=1e-4, atol=1e-4)
         s = cv.step(img.to(dev), k, 3, 4, 1, mode, 2)
         assert s.value == pytest.approx(got[3, 4].item(), abs=1e-4)
+    check = cv.conv_as_matmul(img[:, :5, :5].to(dev), k.to(dev), padding=1)
+    assert check.product.device.type == "cuda" and check.equal
+    torch.testing.assert_close(
+        check.product.cpu(), cv.convolve(img[:, :5, :5], k, 1), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_conv_as_matmul_agrees_with_conv2d():
