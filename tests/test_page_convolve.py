@@ -91,6 +91,15 @@ def test_editing_a_cell_switches_to_custom_and_buttons_step(app_test):
     assert at.slider(key="convolve_row").max == 7  # clamped into the smaller output
     assert _shown(at) == ("Output at row 7, column 11", _oracle(custom, 7, 11, stride=2))
 
+    # Whole image: summed over RGB like F.conv2d gives one channel; per channel keeps three.
+    at.radio(key="convolve_colour").set_value("rgb").run()
+    captions = [c for im in at.image for c in im.captions]
+    assert any(c.startswith("output (150, 226)") for c in captions), captions
+    at.checkbox(key="convolve_per_channel").check().run()
+    _no_errors(at)
+    captions = [c for im in at.image for c in im.captions]
+    assert any(c.startswith("output (3, 150, 226)") for c in captions), captions
+
 
 def test_rgb_lesson_kernel_and_other_sections(app_test):
     at = app_test("convolve")
