@@ -346,6 +346,33 @@ def channel_weights(grads: Tensor) -> Tensor:
     return grads.mean(dim=(1, 2))
 
 
+def contributions(acts: Tensor, weights: Tensor) -> Tensor:
+    """Each channel's share of the lesson's Grad-CAM map: weight × mean activation.
+
+    Their mean over channels is the mean of `cam(acts, grads, "lesson")`.
+
+    Shape:
+        acts: (C, h, w), weights: (C,) -> (C,)
+    """
+    return weights * acts.mean(dim=(1, 2))
+
+
+MAP_KINDS = ("mean", *VARIANTS)
+
+
+def heat(acts: Tensor, grads: Tensor | None, kind: str = "mean") -> Tensor:
+    """One map to show: the lesson's mean activation (`mean`) or a Grad-CAM variant.
+
+    Shape:
+        acts, grads: (C, h, w) -> (h, w)
+    """
+    if kind == "mean":
+        return acts.mean(0)
+    if grads is None:
+        raise ValueError(f"The {kind} map needs the gradients.")
+    return cam(acts, grads, kind)
+
+
 def cam(acts: Tensor, grads: Tensor, variant: str = "lesson") -> Tensor:
     """Grad-CAM from stored activations and gradients.
 
@@ -409,7 +436,7 @@ def rank_channels(
     elif by in ("weight", "contribution"):
         if weights is None:
             raise ValueError(f"Ranking by {by} needs the channel weights.")
-        score = weights if by == "weight" else weights * acts.mean(dim=(1, 2))
+        score = weights if by == "weight" else contributions(acts, weights)
     else:
         raise ValueError(f"Unknown ranking {by!r}; use one of {RANKINGS}.")
     order = torch.argsort(score, descending=True, stable=True)

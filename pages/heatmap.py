@@ -147,10 +147,6 @@ def shapes_text(res: dict) -> str:
     )
 
 
-def the_map(res: dict, which: str):
-    return res["acts"].mean(0) if which == "mean" else hm.cam(res["acts"], res["grads"], which)
-
-
 def image_figure(img: Image.Image, h: int, w: int, region: hm.CellRegion) -> go.Figure:
     """The overlay with one clickable dot per map cell and the chosen cell's two boxes."""
     W, H = img.size
@@ -238,7 +234,7 @@ def grid_view(res: dict, opts: dict) -> None:
 
 @st.fragment
 def cell_view(res: dict, opts: dict, model, layer: str, which: str) -> None:
-    m = the_map(res, which)
+    m = hm.heat(res["acts"], res["grads"], which)
     h, w = m.shape
     clamp_state("heatmap_row", 0, h - 1, h // 2)
     clamp_state("heatmap_col", 0, w - 1, w // 2)
@@ -374,7 +370,7 @@ tab_mean, tab_cam, tab_ch, tab_w, tab_cell = st.tabs(
 )
 
 with tab_mean, ui.user_errors("Drawing the mean activation"):
-    avg = res["acts"].mean(0)
+    avg = hm.heat(res["acts"], None, "mean")
     st.image(
         hm.overlay(res["shown"], avg, **opts),
         width="stretch",
@@ -418,7 +414,7 @@ with tab_w, ui.user_errors("Drawing the channel weights"):
     )
     st.plotly_chart(fig, width="stretch", key="heatmap_weights")
     small = res["shown"].resize((THUMB, THUMB), Image.Resampling.BILINEAR)
-    contrib = weights * res["acts"].mean(dim=(1, 2))
+    contrib = hm.contributions(res["acts"], weights)
     st.image(
         [hm.overlay(small, res["acts"][i], **opts) for i in top],
         caption=[f"#{i}: {float(contrib[i]):+.2e}" for i in top],
@@ -434,7 +430,7 @@ with tab_cell, ui.user_errors("Locating the cell"):
 with ui.user_errors("Preparing the download"):
     st.download_button(
         f"Download the {MAPS[which].lower()} overlay (PNG)",
-        data=png_bytes(hm.overlay(res["shown"], the_map(res, which), **opts)),
+        data=png_bytes(hm.overlay(res["shown"], hm.heat(res["acts"], res["grads"], which), **opts)),
         file_name=f"heatmap-{which}-{layer}-{size}.png",
         mime="image/png",
         key="heatmap_download",

@@ -118,6 +118,11 @@ def test_grad_cam_variants_equal_autograd(model, layer, size, class_idx):
     torch.testing.assert_close(hm.grad_cam(model, x, layer, class_idx, "library"), library)
     assert lesson.shape == a.shape[1:]
     torch.testing.assert_close(hm.channel_weights(c.grads), g.mean(dim=(1, 2)))
+    # the per-channel contributions add up to the lesson map (its mean, channel by channel)
+    contrib = hm.contributions(c.acts, hm.channel_weights(c.grads))
+    torch.testing.assert_close(contrib.mean(), lesson.mean())
+    torch.testing.assert_close(hm.heat(c.acts, None, "mean"), a.mean(0))
+    torch.testing.assert_close(hm.heat(c.acts, c.grads, "library"), library)
 
 
 def test_backward_stops_at_the_layer_and_skips_parameter_grads(model):
