@@ -196,8 +196,7 @@ def _cell_clicked() -> None:
         st.session_state["heatmap_row"], st.session_state["heatmap_col"] = int(r), int(c)
 
 
-@st.fragment
-def channel_view(res: dict, opts: dict) -> None:
+def _channel_view(res: dict, opts: dict) -> None:
     acts = res["acts"]
     n = acts.shape[0]
     clamp_state("heatmap_channel", 0, n - 1, 0)
@@ -215,8 +214,7 @@ def channel_view(res: dict, opts: dict) -> None:
         st.caption("Each channel is scaled to its own minimum and maximum before colouring.")
 
 
-@st.fragment
-def grid_view(res: dict, opts: dict) -> None:
+def _grid_view(res: dict, opts: dict) -> None:
     acts, weights = res["acts"], hm.channel_weights(res["grads"])
     n = acts.shape[0]
     c1, c2 = st.columns(2)
@@ -232,8 +230,7 @@ def grid_view(res: dict, opts: dict) -> None:
     )
 
 
-@st.fragment
-def cell_view(res: dict, opts: dict, model, layer: str, which: str) -> None:
+def _cell_view(res: dict, opts: dict, model, layer: str, which: str) -> None:
     m = hm.heat(res["acts"], res["grads"], which)
     h, w = m.shape
     clamp_state("heatmap_row", 0, h - 1, h // 2)
@@ -264,6 +261,28 @@ def cell_view(res: dict, opts: dict, model, layer: str, which: str) -> None:
             "Every pixel inside can change this number; the convolutions below reach that far."
         )
         st.caption("Click a dot on the picture, or type a row and column.")
+
+
+# Fragments re-run on their own when their widgets change, outside the page's `with` blocks, so
+# each catches its own errors.
+
+
+@st.fragment
+def channel_view(res: dict, opts: dict) -> None:
+    with ui.user_errors("Drawing the channel"):
+        _channel_view(res, opts)
+
+
+@st.fragment
+def grid_view(res: dict, opts: dict) -> None:
+    with ui.user_errors("Drawing the top channels"):
+        _grid_view(res, opts)
+
+
+@st.fragment
+def cell_view(res: dict, opts: dict, model, layer: str, which: str) -> None:
+    with ui.user_errors("Locating the cell"):
+        _cell_view(res, opts, model, layer, which)
 
 
 # --- the page -------------------------------------------------------------------------------------
