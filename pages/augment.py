@@ -199,11 +199,21 @@ def _settings_from_widgets() -> aug.AugSettings:
     )
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _working_photo(photo: images.Image.Image) -> images.Image.Image:
+    """The sidebar photo shrunk (antialiased) to a short side of at most 2 × the largest tile.
+
+    Hashing a big upload for every cached call would cost more than the augmentation itself, so
+    only this call sees the original; everything else gets the small copy.
+    """
+    limit = 2 * max(SIZES)
+    return images.resize_short(photo, limit) if min(photo.size) > limit else photo
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def _working_tensor(photo: images.Image.Image, size: int) -> torch.Tensor:
     """The photo as a (3,H,W) tensor, shrunk (antialiased) so its short side is at most 2·size."""
-    short = min(photo.size)
-    if short > 2 * size:
+    if min(photo.size) > 2 * size:
         photo = images.resize_short(photo, 2 * size)
     return images.to_tensor(photo)
 
@@ -284,7 +294,7 @@ def _matrix_table(m: torch.Tensor) -> list[list[str]]:
 
 
 @st.fragment
-def explorer_panel(name: str, photo: images.Image.Image) -> None:
+def explorer_panel(name: str, photo: images.Image.Image, original_wh: tuple[int, int]) -> None:
     """Settings and everything that depends on them; a fragment so sliders rerun only this."""
     left, right = st.columns([1, 2], gap="large")
     with left:
@@ -301,7 +311,8 @@ def explorer_panel(name: str, photo: images.Image.Image) -> None:
                     images.to_image(tiles[i]), caption=f"{i}: {params.describe(i)}", width="stretch"
                 )
         st.caption(
-            f"Shapes: photo (3, {x.shape[1]}, {x.shape[2]}) → {N_TILES} parameter sets → one "
+            f"Shapes: photo {original_wh[0]}×{original_wh[1]} → tensor (3, {x.shape[1]}, "
+            f"{x.shape[2]}) → {N_TILES} parameter sets → one "
             f"sampling grid ({N_TILES}, {settings.size}, {settings.size}, 2) → one grid_sample → "
             f"tiles {tuple(tiles.shape)}."
         )
@@ -417,8 +428,9 @@ st.markdown(
     "`get_transforms(max_rotate=20, max_zoom=1.3, max_lighting=0.4, max_warp=0.4, p_affine=1., "
     "p_lighting=1.)`."
 )
-photo_name, photo = ui.current_image()
-explorer_panel(photo_name, photo)
+photo_name, original = ui.current_image()
+photo = _working_photo(original)
+explorer_panel(photo_name, photo, original.size)
 
 st.header("List of transforms")
 transform_list(photo)
