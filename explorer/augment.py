@@ -31,9 +31,8 @@ PADDING_HELP = {
 }
 
 MAX_CUTOUT_HOLES = 8  # draws always reserve this many holes so a slider never reshuffles the others
-_RRC_TRIES = (
-    8  # rand_resize_crop tries this many (scale, ratio) pairs before a centre crop, like fastai
-)
+# rand_resize_crop tries this many (scale, ratio) pairs before falling back, like fastai
+_RRC_TRIES = 8
 
 _ORIG_PTS = torch.tensor([[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]], dtype=torch.float64)
 # How each warp moves the four corners (x, y), per unit of magnitude. Corner order as in _ORIG_PTS.
