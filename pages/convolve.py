@@ -95,7 +95,9 @@ def _whole(
     stride: int,
     per_channel: bool,
     method: str,
-) -> tuple[torch.Tensor, torch.Tensor, tuple[float, float]]:
+) -> tuple[images.Image.Image, images.Image.Image, tuple, tuple, tuple[float, float]]:
+    """Input and output as ready-to-show images (cached, so a rerun does not redraw them), their
+    tensor shapes and the display range."""
     x = _photo_tensor(photo, colour)
     kernel = torch.tensor(kernel_values)  # passed as a list: cache_data cannot hash tensors
     if per_channel:
@@ -105,7 +107,23 @@ def _whole(
         out = cv.convolve(x, kernel, padding, mode, stride)
         summed = x.shape[0] if x.ndim == 3 else 1
     lo, hi = cv.display_range(out, method, clip=(0.0, float(summed)))
-    return x, cv.rescale(out, lo, hi), (lo, hi)
+    shown = images.to_image(cv.rescale(out, lo, hi))
+    return images.to_image(x), shown, tuple(x.shape), tuple(out.shape), (lo, hi)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _padding_previews(
+    photo: images.Image.Image, size: int, colour: str, scale: float, pad: int, zoom: int = 8
+) -> list[images.Image.Image]:
+    """The stepper grid padded by each mode, enlarged with sharp pixel edges."""
+    grid = _grid(photo, size, colour, scale)
+    out = []
+    for mode in cv.PADDING_MODES:
+        small = images.to_image(cv.pad(grid, pad, mode) / scale)
+        out.append(
+            small.resize((small.width * zoom, small.height * zoom), images.Image.Resampling.NEAREST)
+        )
+    return out
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -413,15 +431,15 @@ if kernel.ndim == 2 and colour == "rgb":
         key="convolve_per_channel",
     )
 with ui.user_errors("The whole-image convolution"):
-    x, shown, (lo, hi) = _whole(
+    x_img, out_img, x_shape, out_shape, (lo, hi) = _whole(
         photo, colour, kernel.tolist(), padding, mode, stride, per_channel, method
     )
-    h, w = x.shape[-2:]
+    h, w = x_shape[-2:]
     a, b = st.columns(2)
-    a.image(images.to_image(x), caption=f"{photo_name}: input {tuple(x.shape)}", width="stretch")
+    a.image(x_img, caption=f"{photo_name}: input {x_shape}", width="stretch")
     b.image(
-        images.to_image(shown),
-        caption=f"output {tuple(shown.shape)}, shown from {_fmt(lo)} (black) to {_fmt(hi)} (white)",
+        out_img,
+        caption=f"output {out_shape}, shown from {_fmt(lo)} (black) to {_fmt(hi)} (white)",
         width="stretch",
     )
     oh, ow = cv.output_size(h, w, 3, padding, stride)
@@ -468,18 +486,20 @@ def rgb_stepper(grid: torch.Tensor, k: torch.Tensor) -> None:
 with ui.user_errors("The RGB demo"):
     rgb_grid = _grid(photo, grid_size, "rgb", scale)
     st.fragment(rgb_stepper)(rgb_grid, rgb_kernel)
-    t, edge, _ = _whole(photo, "rgb", rgb_kernel.tolist(), 0, "zeros", 1, False, "symmetric")
+    t_img, edge_img, t_shape, edge_shape, _ = _whole(
+        photo, "rgb", rgb_kernel.tolist(), 0, "zeros", 1, False, "symmetric"
+    )
     st.code(
         f"k.shape                     # {tuple(rgb_kernel[None].shape)}: 1 kernel, 3 channels, 3×3\n"
-        f"t.shape                     # {tuple(t.shape)}: channels, height, width\n"
-        f"t[None].shape               # {tuple(t[None].shape)}: a mini-batch of one\n"
-        f"F.conv2d(t[None], k).shape  # {(1, 1, *edge.shape)}: one channel, 1 px lost per side",
+        f"t.shape                     # {t_shape}: channels, height, width\n"
+        f"t[None].shape               # {(1, *t_shape)}: a mini-batch of one\n"
+        f"F.conv2d(t[None], k).shape  # {(1, 1, *edge_shape)}: one channel, 1 px lost per side",
         language="python",
     )
     a, b = st.columns(2)
-    a.image(images.to_image(t), caption=f"t: {photo_name}", width="stretch")
+    a.image(t_img, caption=f"t: {photo_name}", width="stretch")
     b.image(
-        images.to_image(edge),
+        edge_img,
         caption="F.conv2d(t[None], k)[0, 0], shown symmetric around 0 (grey = 0)",
         width="stretch",
     )
@@ -495,10 +515,8 @@ st.caption(
 )
 with ui.user_errors("The padding comparison"):
     pad_demo = 3
-    cols = st.columns(3)
-    for col_, m in zip(cols, cv.PADDING_MODES, strict=True):
-        small = images.to_image(cv.pad(grid, pad_demo, m) / scale)
-        big = small.resize((small.width * 8, small.height * 8), images.Image.Resampling.NEAREST)
+    previews = _padding_previews(photo, grid_size, colour, scale, pad_demo)
+    for col_, m, big in zip(st.columns(3), cv.PADDING_MODES, previews, strict=True):
         col_.image(
             big,
             caption=f"{m}: {cv.PADDING_HELP[m]}",
