@@ -172,3 +172,126 @@ def test_resize_batch_is_a_centre_resize() -> None:
     pil = Image.fromarray(x[0].permute(1, 2, 0).numpy()).resize((10, 10), Image.BILINEAR)
     want = torch.from_numpy(np.array(pil)).permute(2, 0, 1)[None]
     assert (tr.resize_batch(x, 10).int() - want.int()).abs().max() <= 1
+
+
+# --------------------------------------------------------------------------- real runs
+
+
+@pytest.fixture
+def one_thread():
+    # Small convolutions on a shared 2-core machine: one thread is faster (and deterministic).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def colour_folder(root, n_per_class: int = 40, side: int = 40) -> str:
+    """Three classes of noisy pictures told apart by their dominant colour, named like the Pets."""
+    rng = np.random.default_rng(0)
+    names = ["red", "green", "blue"]
+    for k, name in enumerate(names):
+        for i in range(n_per_class):
+            arr = rng.integers(0, 110, (side, side, 3))
+            arr[..., k] += 140
+            Image.fromarray(arr.astype(np.uint8)).save(root / f"{name}_{i}.png")
+    return str(root)
+
+
+def read_events(run_dir) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+
+
+def test_tiny_folder_run_learns_and_logs_every_batch(tmp_path, one_thread) -> None:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    cfg = tr.TrainConfig(
+        data=f"folder:{colour_folder(folder)}",
+        label_regex=r"([a-z]+)_\d+\.png$",
+        arch="resnet18",
+        name="tiny-colours",
+        stages=[
+            tr.Stage(epochs=2, size=32, lr=(2e-3, 2e-3), frozen=False, pct_start=0.3),
+            tr.Stage(epochs=1, size=24, lr=(1e-5, 1e-3), frozen=False, pct_start=0.5),
+        ],
+        batch_size=16,
+        pretrained=False,
+        bn_final=False,
+        workers=1,
+    )
+    run_dir, weights = tmp_path / "run", tmp_path / "weights"
+    res = tr.fit(cfg, run_dir, weights_folder=weights)
+    assert not res.stopped and len(res.history) == 3
+    # 120 pictures, 96 to train: 6 batches of 16 per epoch; 24 to validate, chance is 2/3 wrong.
+    events = read_events(run_dir)
+    kinds = [e["event"] for e in events]
+    assert kinds[-1] == "done" and kinds.count("checkpoint") == 2 and kinds.count("epoch") == 3
+    start = next(e for e in events if e["event"] == "start")
+    assert (start["n_train"], start["n_valid"], start["classes"]) == (
+        96,
+        24,
+        ["blue", "green", "red"],
+    )
+    assert start["cache_shape"] == [96, 3, 37, 37]  # presized once to 32 * 1.15 px
+    batches = [e for e in events if e["event"] == "batch"]
+    assert [b["step"] for b in batches] == list(range(18))
+    # Each batch's LR is the closed-form one-cycle value of its stage (head group).
+    for b in batches:
+        stage, k = (0, b["step"]) if b["stage"] == 0 else (1, b["step"] - 12)
+        total, hi, pct = (12, 2e-3, 0.3) if stage == 0 else (6, 1e-3, 0.5)
+        assert b["lr"] == pytest.approx(tr.one_cycle(k, total, hi, pct)[0])
+    assert res.error_rate <= 0.1
+    assert res.history[-1]["train_loss"] < batches[0]["loss"] / 2
+    model, meta = models.load("tiny-colours", folder=weights)
+    assert meta["size"] == 24 and meta["complete"] is True and meta["history"] == res.history
+
+
+def test_stop_request_finishes_the_batch_and_saves(tmp_path, one_thread) -> None:
+    calls = []
+
+    def should_stop() -> bool:  # asked once after the data is ready, then after every batch
+        calls.append(1)
+        return len(calls) >= 3
+
+    cfg = tr.recipe("tiny", name="stopped-run")
+    res = tr.fit(cfg, tmp_path / "run", should_stop=should_stop, weights_folder=tmp_path / "w")
+    assert res.stopped and res.history == []
+    events = read_events(tmp_path / "run")
+    assert [e["event"] for e in events][-2:] == ["checkpoint", "stopped"]
+    assert sum(e["event"] == "batch" for e in events) == 2  # the second batch was finished
+    _, meta = models.load("stopped-run", folder=tmp_path / "w")
+    assert meta["complete"] is False and meta["stages_done"] == 0
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_missing_pets_is_one_sentence_and_exit_2(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("EXPLORER_HOME", str(tmp_path))
+    code = tr.main(["--recipe", "tiny", "--data", "pets", "--run-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Oxford-IIIT Pet" in err and "Traceback" not in err
+    last = read_events(tmp_path / "run")[-1]
+    assert last["event"] == "error" and last["kind"] == "dataset"
+
+
+def test_cli_offline_weights_suggest_no_pretrained(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("EXPLORER_HOME", str(tmp_path))
+
+    def offline(arch: str, timeout: float = 5.0):
+        raise models.WeightsUnavailable(f"The ImageNet weights for {arch} are not cached.")
+
+    monkeypatch.setattr(models, "_imagenet_state_dict", offline)  # as if there were no network
+    argv = ["--recipe", "tiny", "--arch", "resnet34", "--run-dir", str(tmp_path / "run")]
+    cfg = tr.config_from_args(tr.build_parser().parse_args(argv))
+    assert cfg.pretrained is False and cfg.arch == "resnet34"  # tiny trains from scratch...
+    cfg_file = tmp_path / "cfg.json"
+    cfg_file.write_text(json.dumps({**cfg.to_dict(), "pretrained": True}))  # ...unless asked
+    code = tr.main([*argv, "--config", str(cfg_file)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--no-pretrained" in err and "Traceback" not in err
+    assert (
+        tr.config_from_args(tr.build_parser().parse_args([*argv, "--no-pretrained"])).pretrained
+        is False
+    )
