@@ -5,6 +5,7 @@ Pages import this module; `explorer/` never does (the backend stays UI-free).
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -94,14 +95,24 @@ def image_sidebar() -> None:
     st.session_state[IMAGE_KEY] = chosen
 
 
+@functools.lru_cache(maxsize=256)
+def _source(obj: Callable | type) -> str | None:
+    # inspect.getsource re-reads and re-parses the file: ~20 ms a call, on every rerun otherwise.
+    try:
+        return inspect.getsource(obj)
+    except (OSError, TypeError):
+        return None
+
+
 def show_code(*objects: Callable | type, label: str = "Show the code") -> None:
     """An expander with the source of the explorer functions a demo calls."""
     with st.expander(label):
         for obj in objects:
-            try:
-                st.code(inspect.getsource(obj), language="python")
-            except (OSError, TypeError):
+            src = _source(obj)
+            if src is None:
                 st.caption(f"(source of {getattr(obj, '__name__', obj)} is not available)")
+            else:
+                st.code(src, language="python")
 
 
 @contextmanager
