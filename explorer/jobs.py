@@ -306,7 +306,7 @@ def _log_tail(path: Path, n: int = LOG_TAIL_LINES) -> list[str]:
     except OSError:
         return []
     # A progress bar redraws with '\r': keep only what a terminal would show last on each line.
-    lines = [ln.rsplit("\r", 1)[-1] for ln in text.splitlines()]
+    lines = [ln.rsplit("\r", 1)[-1] for ln in text.split("\n")]
     return [ln for ln in lines if ln.strip()][-n:]
 
 
@@ -374,6 +374,9 @@ def status(run_id: str | None = None) -> JobStatus | None:
     elif final is not None or not alive:
         if final is None and not job:
             st.state = "running" if st.start else "starting"  # launched by hand, not by start()
+            return st
+        if final is None and (run_dir / "stop_requested").exists():
+            st.state = "stopped"  # stopped before the trainer could catch the signal (start-up)
             return st
         st.state = "failed"
         st.message = _failure_message(final, st.log_tail, config)

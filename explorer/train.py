@@ -77,7 +77,7 @@ class TrainConfig:
     n_shapes: int = 2000  # number of synthetic images when data == "shapes"
     label_regex: str | None = None  # folder data: regex on the file name, None = sub-folder names
     device: str | None = None  # "cpu" or "cuda"; None = CUDA when present
-    workers: int = 2  # decoding threads for the one-time presize
+    workers: int = 0  # decoding threads for the one-time presize; 0 = one per CPU core
     cpu_threads: int = 0  # torch CPU threads for the CLI process; 0 = torch's default (all cores)
 
     @property
@@ -369,7 +369,8 @@ def prepare_data(config: TrainConfig, device: torch.device, log: Callable[[str],
         else:
             raise ValueError(f"Unknown data {config.data!r}; use pets, shapes or folder:PATH.")
         log(f"Decoding {len(items.paths)} images once into a {side} px cache")
-        x, ok = data.presize(items.paths, side, workers=config.workers)
+        workers = config.workers or os.cpu_count() or 1
+        x, ok = data.presize(items.paths, side, workers=workers)
         y = torch.as_tensor(items.labels, dtype=torch.int64)
         classes = list(items.classes)
         skipped = int((~ok).sum())

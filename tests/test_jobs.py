@@ -129,3 +129,22 @@ def test_failure_messages() -> None:
     assert weights.startswith("No weights.") and "scratch" in weights
     crash = jobs._failure_message(None, ["Segmentation fault"], cfg)
     assert "Segmentation fault" in crash
+
+
+def test_status_of_runs_that_died(home: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for run_id, stop_file in (("died", False), ("stopped-early", True)):
+        run = home / "runs" / run_id
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps(slow_tiny().to_dict()))
+        (run / "job.json").write_text(json.dumps({"run_id": run_id, "pid": dead.pid}))
+        (run / "log").write_text("loading\rloading 50%\rKilled\n")
+        if stop_file:
+            (run / "stop_requested").write_text("0")
+    died = jobs.status("died")
+    assert died.state == "failed" and "Killed" in died.message
+    assert died.log_tail == ["Killed"]  # what a terminal shows after the carriage returns
+    assert jobs.status("stopped-early").state == "stopped"
+    with pytest.raises(jobs.NoSuchRun):
+        jobs.status("never-ran")
