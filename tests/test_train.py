@@ -150,6 +150,29 @@ def test_parse_and_format_lr() -> None:
             tr.parse_lr(bad)
 
 
+def test_stage_table_round_trip_and_errors() -> None:
+    stages = tr.recipe("lesson").stages
+    rows = tr.stage_rows(stages)
+    assert rows[1] == {
+        "epochs": 2,
+        "size": 224,
+        "lr": "1e-06:0.001",
+        "frozen": False,
+        "pct_start": 0.8,
+    }
+    assert tr.stages_from_rows(rows) == stages
+    new_row = {"epochs": 1.0, "size": 64.0, "lr": "3e-3", "frozen": None, "pct_start": 0.3}
+    assert tr.stages_from_rows([new_row]) == [tr.Stage(1, 64, 3e-3, False, 0.3)]
+    with pytest.raises(ValueError, match="Stage 2: epochs"):
+        tr.stages_from_rows([rows[0], {**rows[1], "epochs": float("nan")}])
+    with pytest.raises(ValueError, match="Stage 1: the learning rate is empty"):
+        tr.stages_from_rows([{**rows[0], "lr": None}])
+    with pytest.raises(ValueError, match="Stage 1: pct_start"):
+        tr.stages_from_rows([{**rows[0], "pct_start": 1.5}])
+    with pytest.raises(ValueError, match="at least one stage"):
+        tr.stages_from_rows([])
+
+
 def test_config_round_trips_through_json() -> None:
     cfg = tr.recipe("lesson", batch_size=32, padding_mode="zeros")
     back = tr.TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
