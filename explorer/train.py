@@ -188,10 +188,15 @@ def parse_lr(text: str) -> LR:
 
 
 def format_lr(lr: LR) -> str:
-    """The inverse of `parse_lr`."""
+    """The inverse of `parse_lr`, in the lesson's notation: 1e-02, 1e-06:1e-03."""
     if isinstance(lr, tuple | list):
-        return f"{lr[0]:g}:{lr[1]:g}"
-    return f"{lr:g}"
+        return f"{_sci(lr[0])}:{_sci(lr[1])}"
+    return _sci(lr)
+
+
+def _sci(v: float) -> str:
+    mantissa, exp = f"{v:.6e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{exp}"
 
 
 def stage_rows(stages: Sequence[Stage]) -> list[dict[str, Any]]:

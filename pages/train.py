@@ -27,6 +27,7 @@ PADDING_HELP = (
     "border = the edge pixel repeated, reflection = the picture mirrored (the lesson's default)."
 )
 LIVE_EVERY_S = 1.0  # refresh period of the live view while a job runs
+LEGEND_ON_TOP = dict(orientation="h", yanchor="bottom", y=1.08, xanchor="left", x=0)
 MAX_PLOT_POINTS = 3000  # batch curves are thinned beyond this so the browser stays responsive
 
 
@@ -256,26 +257,26 @@ def curves_figure(job: jobs.JobStatus) -> go.Figure:
     b = _thin(job.batches)
     fig.add_scatter(
         x=[r["step"] for r in b], y=[r["loss"] for r in b], name="batch loss",
-        line=dict(width=1), opacity=0.35, row=1, col=1,
+        line=dict(width=1, color="#9ecae1"), row=1, col=1,
     )  # fmt: skip
     fig.add_scatter(
         x=[r["step"] for r in b], y=[r["smooth_loss"] for r in b], name="train (smoothed)",
-        row=1, col=1,
+        line=dict(color="#1f77b4"), row=1, col=1,
     )  # fmt: skip
     if job.epochs:
         per_epoch = _epoch_end_steps(job)
         fig.add_scatter(
             x=per_epoch, y=[e["valid_loss"] for e in job.epochs], name="valid", mode="lines+markers",
-            row=1, col=1,
+            line=dict(color="#ff7f0e"), row=1, col=1,
         )  # fmt: skip
         fig.add_scatter(
             x=[e["epoch"] + 1 for e in job.epochs], y=[e["error_rate"] for e in job.epochs],
-            name="error rate", mode="lines+markers", row=1, col=2,
+            name="error rate", mode="lines+markers", line=dict(color="#d62728"), row=1, col=2,
         )  # fmt: skip
     fig.update_xaxes(title_text="batch", row=1, col=1)
     fig.update_xaxes(title_text="epoch", dtick=1, row=1, col=2)
     fig.update_yaxes(rangemode="tozero", row=1, col=2)
-    fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), legend_orientation="h")
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND_ON_TOP)
     return fig
 
 
@@ -306,7 +307,7 @@ def schedule_figure(job: jobs.JobStatus) -> go.Figure:
     fig.update_yaxes(title_text="learning rate (head)", secondary_y=False)
     fig.update_yaxes(title_text="momentum (β1)", secondary_y=True)
     fig.update_xaxes(title_text="batch")
-    fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), legend_orientation="h")
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), legend=LEGEND_ON_TOP)
     return fig
 
 

@@ -143,7 +143,8 @@ def test_parse_and_format_lr() -> None:
     assert tr.parse_lr("1e-2") == 1e-2
     assert tr.parse_lr(" 1e-6 : 1e-3 ") == (1e-6, 1e-3)
     assert tr.parse_lr("1e-6..1e-4") == (1e-6, 1e-4)
-    for lr in (3e-3, (1e-6, 1e-3)):
+    assert tr.format_lr((1e-6, 1e-3)) == "1e-06:1e-03" and tr.format_lr(3.5e-3) == "3.5e-03"
+    for lr in (3e-3, (1e-6, 1e-3), 0.1234567):
         assert tr.parse_lr(tr.format_lr(lr)) == lr
     for bad in ("fast", "-1", "1e-3:1e-6", "1:2:3", "nan"):
         with pytest.raises(ValueError):
@@ -156,7 +157,7 @@ def test_stage_table_round_trip_and_errors() -> None:
     assert rows[1] == {
         "epochs": 2,
         "size": 224,
-        "lr": "1e-06:0.001",
+        "lr": "1e-06:1e-03",
         "frozen": False,
         "pct_start": 0.8,
     }
