@@ -241,7 +241,9 @@ def hooked(
         lock: the lock to hold; default `model_lock(model)`.
 
     Yields:
-        The `Hook`, whose `forward`/`stop_forward`/`backward` fill `acts` and `grads`.
+        The `Hook`, whose `forward`/`stop_forward`/`backward` fill `acts` and `grads`. A plain
+        `model(x)` inside also stores `acts`, and the gradient too if `x` requires grad (the usual,
+        costly way: autograd then records every layer).
     """
     module = find_layer(model, layer)
     with lock or model_lock(model):

@@ -105,7 +105,7 @@ def test_activations_equal_plain_forward(model, layer):
 
 @pytest.mark.parametrize(
     ("layer", "size", "class_idx"),
-    [("0", 64, None), ("0", 72, 3), ("0.5", 64, 1), ("0.6", 80, None), ("0.7.1", 64, 4)],
+    [("0", 48, None), ("0", 64, 3), ("0.5", 48, 1), ("0.6", 56, None), ("0.7.1", 40, 4)],
 )
 def test_grad_cam_variants_equal_autograd(model, layer, size, class_idx):
     x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(size))
@@ -123,6 +123,31 @@ def test_grad_cam_variants_equal_autograd(model, layer, size, class_idx):
     torch.testing.assert_close(contrib.mean(), lesson.mean())
     torch.testing.assert_close(hm.heat(c.acts, None, "mean"), a.mean(0))
     torch.testing.assert_close(hm.heat(c.acts, c.grads, "library"), library)
+
+
+def test_in_place_relu_after_the_layer_does_not_rewrite_it(model):
+    # bn1 ("0.1") is followed by ReLU(inplace=True): the stored output must keep its negatives,
+    # and its gradient must be the one autograd gives for the BN output.
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        expected = model[0][:2](x)[0]
+    assert (expected < 0).any()
+    c = hm.capture(model, x, "0.1", 0)
+    torch.testing.assert_close(c.acts, expected)
+    bn = model[0][:2](x)
+    (g,) = torch.autograd.grad(model[1](model[0][2:](bn.clone()))[0, 0], bn)
+    torch.testing.assert_close(c.grads, g[0])
+
+
+def test_plain_forward_inside_the_block_uses_the_tensor_hook(model):
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    a, g, *_ = autograd_oracle(model, x, "0.5", 1)
+    with hm.hooked(model, "0.5", grad=True) as hook:
+        model(x.clone().requires_grad_(True))[0, 1].backward()  # the usual, costly way
+    torch.testing.assert_close(hook.acts[0], a)
+    torch.testing.assert_close(hook.grads[0], g)
+    assert all(p.grad is None for p in model.parameters())
+    assert hook_count(model) == 0
 
 
 def test_backward_stops_at_the_layer_and_skips_parameter_grads(model):
@@ -198,6 +223,9 @@ def test_state_restored_after_success_and_after_exceptions():
     before = snapshot(model)
     with pytest.raises(RuntimeError, match="boom"):
         hm.capture(model, x, "0.5")
+    assert_unchanged(model, before)
+    # activations() stops at the layer: the broken head never runs.
+    assert hm.activations(model, x, "0").shape == (512, 2, 2)
     assert_unchanged(model, before)
 
     # An exception in the caller's own code inside the block.
