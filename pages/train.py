@@ -137,8 +137,8 @@ def setup(running: bool) -> tr.TrainConfig | None:
         device = st.selectbox("Device", devices, key="train_device")
         if device == "cpu":
             st.caption(
-                "No GPU here, so the run uses the CPU in fp32: the lesson's recipe would take hours; "
-                "the quick recipe reaches under 10 % error in a few minutes, the tiny one in seconds."
+                "No GPU here, so the run uses the CPU in fp32: the lesson's recipe would take hours, "
+                "the quick recipe several minutes, the tiny one seconds."
             )
         else:
             st.caption("CUDA: bf16 autocast, channels_last, data and augmentation on the GPU.")
