@@ -28,6 +28,16 @@ def tiny_resnet(n_classes: int = 5, seed: int = 0) -> nn.Sequential:
     return model
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one thread is as fast, and it does not stall when other processes hold the
+    CPU (two threads wait for each other at every op on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def model() -> nn.Sequential:
     return tiny_resnet().eval()
@@ -465,39 +475,34 @@ def pointing_score(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, boxe
 
 
 def test_pointing_game_trained_cnn_looks_at_the_object():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small convolutions: one thread is faster and deterministic
-    try:
-        with torch.random.fork_rng():
-            torch.manual_seed(0)
-            x_train, y_train, _ = shapes_subset(2000, seed=1)
-            x_test, y_test, boxes = shapes_subset(200, seed=2)
-            untrained = small_cnn().eval()
-            model = small_cnn()
-            model.load_state_dict(untrained.state_dict())
-            epochs, bs = 6, 32
-            opt = torch.optim.Adam(model.parameters(), 3e-3)
-            # One-cycle, like the lesson's fit: the decay at the end makes the result stable.
-            steps = epochs * -(-len(y_train) // bs)
-            sched = torch.optim.lr_scheduler.OneCycleLR(opt, 5e-3, total_steps=steps)
-            gen = torch.Generator().manual_seed(0)
-            model.train()
-            for _ in range(epochs):
-                perm = torch.randperm(len(y_train), generator=gen)
-                for b in range(0, len(perm), bs):
-                    idx = perm[b : b + bs]
-                    loss = nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    sched.step()
-            model.eval()
-            with torch.no_grad():
-                accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
-            trained_score = pointing_score(model, x_test, y_test, boxes)
-            untrained_score = pointing_score(untrained, x_test, y_test, boxes)
-    finally:
-        torch.set_num_threads(threads)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        x_train, y_train, _ = shapes_subset(2000, seed=1)
+        x_test, y_test, boxes = shapes_subset(200, seed=2)
+        untrained = small_cnn().eval()
+        model = small_cnn()
+        model.load_state_dict(untrained.state_dict())
+        epochs, bs = 6, 32
+        opt = torch.optim.Adam(model.parameters(), 3e-3)
+        # One-cycle, like the lesson's fit: the decay at the end makes the result stable.
+        steps = epochs * -(-len(y_train) // bs)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, 5e-3, total_steps=steps)
+        gen = torch.Generator().manual_seed(0)
+        model.train()
+        for _ in range(epochs):
+            perm = torch.randperm(len(y_train), generator=gen)
+            for b in range(0, len(perm), bs):
+                idx = perm[b : b + bs]
+                loss = nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+        model.eval()
+        with torch.no_grad():
+            accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
+        trained_score = pointing_score(model, x_test, y_test, boxes)
+        untrained_score = pointing_score(untrained, x_test, y_test, boxes)
     assert len(y_test) >= 60
     assert accuracy >= 0.9
     assert trained_score >= 0.8, (trained_score, untrained_score)
