@@ -17,6 +17,17 @@ def shapes(at) -> str:
     return next(c.value for c in at.code if "acts.shape" in c.value)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: on a shared, busy CPU two threads stall waiting for each other."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def small_random(monkeypatch):
     """The page's untrained resnet34 swapped for a resnet18: same layer names and 512 channels at
