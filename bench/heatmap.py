@@ -112,9 +112,13 @@ def main() -> None:
     p.add_argument("--arch", default="resnet34")
     p.add_argument("--size", type=int, default=352)
     p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
     p.add_argument("--no-apptest", action="store_true", help="skip the page rerun timing")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     result = {"arch": args.arch, "size": args.size, "device": "cpu", "repeats": args.repeats}
+    result["threads"] = torch.get_num_threads()
     result |= model_timings(args.arch, args.size, args.repeats)
     if not args.no_apptest:
         result |= slider_timings(max(3, args.repeats // 2))
