@@ -188,7 +188,8 @@ def timed_fit(cfg: tr.TrainConfig, target: float | None = None) -> dict[str, flo
             marks["last_error"] = ev["error_rate"]
             if target is not None and marks["hit"] is None and ev["error_rate"] <= target:
                 marks["hit"] = now
-        print(json.dumps({k: v for k, v in ev.items() if k != "config"})[:200], flush=True)
+        if ev["event"] in ("stage", "epoch"):
+            print(json.dumps({k: v for k, v in ev.items() if k != "config"})[:200], flush=True)
 
     with tempfile.TemporaryDirectory() as wdir:
         tr.fit(cfg, None, listeners=[watch], weights_folder=Path(wdir))
