@@ -325,7 +325,7 @@ if st.session_state.get("heatmap_size") not in size_opts:
 size = c3.selectbox(
     "Input size",
     size_opts,
-    index=size_opts.index(352),
+    index=size_opts.index(sizes.get(choice, 352)),  # a checkpoint's own size, else the lesson's
     key="heatmap_size",
     help="224 px gives a 7×7 body map, 352 px (the lesson's) 11×11: the body divides by 32.",
 )

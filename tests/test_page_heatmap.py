@@ -127,8 +127,9 @@ def test_checkpoints_good_bad_and_switching(app_test, small_random, checkpoint):
     at = app_test("heatmap")
     no_exception(at)
     assert at.selectbox(key="heatmap_model").value == checkpoint  # good, so the default
-    assert "64" in at.selectbox(key="heatmap_size").options  # the size it was trained at
+    assert at.selectbox(key="heatmap_size").value == 64  # the size it was trained at
     assert "torch.Size([1, 3])" in shapes(at)
+    assert "torch.Size([512, 2, 2])" in shapes(at)  # 64 px / 32
     at.selectbox(key="heatmap_class").set_value(2).run()
     no_exception(at)
     at.selectbox(key="heatmap_model").set_value("random").run()
