@@ -498,7 +498,7 @@ def resolve_device(name: str | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA was asked for but no GPU is available; use the CPU device instead.")
+        raise ValueError("CUDA was asked for but no GPU is available; use the CPU (--device cpu).")
     return dev
 
 
@@ -913,6 +913,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--run-dir", type=Path, help="where events.jsonl goes (default runs/<time>-<name>)"
     )
+    p.add_argument("--download", action="store_true", help="fetch Oxford-IIIT Pet first if missing")
     return p
 
 
@@ -967,12 +968,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _request_stop)
     signal.signal(signal.SIGINT, _request_stop)
     try:
+        if args.download and cfg.data == "pets":
+            from explorer import data
+
+            data.download_pets(
+                progress=lambda what, frac: print(f"{what} ({frac:.0%})", flush=True)
+            )
         fit(cfg, run_dir, should_stop=stop.is_set, listeners=[Printer()])
     except Exception as exc:  # noqa: BLE001 - turned into one sentence + an exit code
         kind = error_kind(exc)
         msg = str(exc) or type(exc).__name__
         if kind == "weights":
             msg += " Run again with --no-pretrained to train from scratch."
+        elif kind == "dataset" and cfg.data == "pets":
+            msg += " Run again with --download to fetch it (about 800 MB)."
         elif kind == "oom":
             msg = f"Ran out of memory with batch size {cfg.batch_size}: try --batch-size {max(1, cfg.batch_size // 2)}."
         elif kind == "internal":
