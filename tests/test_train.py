@@ -319,3 +319,19 @@ def test_cli_offline_weights_suggest_no_pretrained(tmp_path, monkeypatch, capsys
         tr.config_from_args(tr.build_parser().parse_args([*argv, "--no-pretrained"])).pretrained
         is False
     )
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_run_uses_bf16_and_keeps_data_on_the_gpu(tmp_path) -> None:
+    cfg = tr.recipe("tiny", device="cuda", name="cuda-tiny")
+    seen: list[dict] = []
+    res = tr.fit(cfg, tmp_path / "run", listeners=[seen.append], weights_folder=tmp_path / "w")
+    start = next(e for e in seen if e["event"] == "start")
+    assert start["device"].startswith("cuda") and start["amp"] == "bf16"
+    batches = [e for e in seen if e["event"] == "batch"]
+    assert [b["step"] for b in batches] == list(range(192 // 32))  # bursts still log every batch
+    assert all(math.isfinite(b["loss"]) for b in batches)
+    assert res.history[0]["images_per_s"] > 0
+    _, meta = models.load("cuda-tiny", folder=tmp_path / "w")
+    assert meta["complete"] is True
