@@ -7,11 +7,11 @@ import ui
 st.set_page_config(page_title="CNN Explorer", page_icon=":material/biotech:", layout="wide")
 
 pages = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/augment.py", title="Augmentation", icon=":material/tune:"),
-    st.Page("pages/convolve.py", title="Convolution", icon=":material/grid_on:"),
-    st.Page("pages/train.py", title="Training", icon=":material/model_training:"),
-    st.Page("pages/heatmap.py", title="Heatmap", icon=":material/local_fire_department:"),
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/augment.py", title="Augmentation", icon=":material/tune:"),
+    st.Page("app_pages/convolve.py", title="Convolution", icon=":material/grid_on:"),
+    st.Page("app_pages/train.py", title="Training", icon=":material/model_training:"),
+    st.Page("app_pages/heatmap.py", title="Heatmap", icon=":material/local_fire_department:"),
 ]
 pg = st.navigation(pages)
 

@@ -71,7 +71,7 @@ def bench_page(repeats: int = 12) -> dict[str, float]:
     st.cache_data.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.run()
-    at.switch_page("pages/convolve.py")
+    at.switch_page("app_pages/convolve.py")
     t0 = time.perf_counter()
     at.run()
     first = (time.perf_counter() - t0) * 1000

@@ -90,7 +90,7 @@ def slider_timings(repeats: int) -> dict:
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     at.run()
-    at.switch_page("pages/heatmap.py")
+    at.switch_page("app_pages/heatmap.py")
     at.run()
     if at.exception:
         raise RuntimeError(f"The heatmap page failed: {at.exception[0].value}")

@@ -21,28 +21,28 @@ class Card:
 PAGES = (
     Card(
         "augment",
-        "pages/augment.py",
+        "app_pages/augment.py",
         "Augmentation",
         ":material/tune:",
         "Every fastai transform and padding mode on one photo: a 3×3 grid of free extra data.",
     ),
     Card(
         "convolve",
-        "pages/convolve.py",
+        "app_pages/convolve.py",
         "Convolution",
         ":material/grid_on:",
         "A 3×3 kernel stepped across an image: window × kernel, summed, one output pixel at a time.",
     ),
     Card(
         "train",
-        "pages/train.py",
+        "app_pages/train.py",
         "Training",
         ":material/model_training:",
         "The lesson's resnet34 recipe live: one-cycle, unfreeze, discriminative rates, 224→352 px.",
     ),
     Card(
         "heatmap",
-        "pages/heatmap.py",
+        "app_pages/heatmap.py",
         "Heatmap",
         ":material/local_fire_department:",
         "Where the network looks: mean, per-channel and Grad-CAM maps from any layer.",

@@ -28,7 +28,7 @@ def app_test(monkeypatch, tmp_path):
         at = AppTest.from_file(str(APP), default_timeout=timeout)
         at.run()
         if page:
-            at.switch_page(f"pages/{page}.py")
+            at.switch_page(f"app_pages/{page}.py")
             at.run()
         return at
 

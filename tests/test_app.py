@@ -78,7 +78,7 @@ def _app_with(app_test, **state):
 def test_sample_choice_carries_across_pages(app_test):
     at = _app_with(app_test, sidebar_sample="coffee")
     assert at.session_state["sidebar_image"][0] == "coffee"
-    at.switch_page("pages/convolve.py").run()
+    at.switch_page("app_pages/convolve.py").run()
     assert not at.exception
     assert at.session_state["sidebar_image"][0] == "coffee"
 

@@ -171,3 +171,16 @@ def test_corrupt_upload_shows_one_sentence(page, tmp_path):
     assert "broken.jpg" in msg and "damaged or truncated" in msg
     assert_no_exception(page)
     screenshot(page, "bad-upload")
+
+
+@pytest.mark.parametrize(("path", "title"), [("convolve", "Convolution"), ("heatmap", "Heatmap")])
+def test_deep_link_runs_the_entry_point(page, server, path, title):
+    # A page opened by URL must still get app.py's navigation and shared sidebar (a folder named
+    # pages/ would make Streamlit serve the file on its own, without either).
+    page.goto(f"{server}/{path}")
+    wait_for_run(page)
+    nav = page.locator("[data-testid='stSidebarNav'] a").all_inner_texts()
+    assert any(t.endswith("Augmentation") for t in nav), nav
+    assert page.locator(".st-key-sidebar_source").count() == 1
+    assert title in page.locator("h1").first.inner_text()
+    assert_no_exception(page)

@@ -377,7 +377,11 @@ def show_job(job: jobs.JobStatus) -> None:
         st.dataframe(epoch_table(job), width="stretch", hide_index=True)
     if job.state == "done":
         st.success(f"Finished: checkpoint **{job.checkpoint or name}** saved in weights/.")
-        st.page_link("pages/heatmap.py", label="Look inside it on the Heatmap page", icon="🔥")
+        st.page_link(
+            "app_pages/heatmap.py",
+            label="Look inside it on the Heatmap page",
+            icon=":material/local_fire_department:",
+        )
     elif job.state == "stopped":
         saved = f"checkpoint **{job.checkpoint}** saved" if job.checkpoint else "nothing saved yet"
         st.warning(f"Stopped on request; {saved}.")
