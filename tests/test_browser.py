@@ -7,142 +7,15 @@ screenshot of each page is saved under tests/screenshots/ (git-ignored; the READ
 from __future__ import annotations
 
 import io
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from .conftest import APP, ROOT
+from .browser_kit import assert_no_exception, open_page, screenshot, wait_for_run
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = ROOT / "tests" / "screenshots"
 PAGES = ["Home", "Augmentation", "Convolution", "Training", "Heatmap"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(
-                "chromium is missing in CI; `make test` installs it (apt-get install chromium)"
-            )
-        pytest.skip("browser tests need /usr/bin/chromium (apt-get install -y chromium)")
-    home = tmp_path_factory.mktemp("home")
-    port = _free_port()
-    env = dict(
-        os.environ,
-        EXPLORER_HOME=str(home),
-        STREAMLIT_SERVER_HEADLESS="true",
-        STREAMLIT_SERVER_PORT=str(port),
-        STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
-    )
-    log = open(home / "server.log", "w")  # noqa: SIM115 - closed in teardown
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-        if proc.poll() is not None:
-            break
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not become healthy within 60 s")
-    if proc.poll() is not None:
-        pytest.fail(f"streamlit exited: {(home / 'server.log').read_text()[-2000:]}")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-            ],
-        )
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser, server):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1600})
-    pg = ctx.new_page()
-    pg.set_default_timeout(120_000)
-    pg.goto(server)
-    wait_for_run(pg)
-    yield pg
-    ctx.close()
-
-
-def wait_for_run(pg, timeout_ms: int = 180_000) -> None:
-    """Wait until Streamlit has finished the current script run (and any rerun it queued)."""
-    pg.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
-    pg.wait_for_timeout(300)
-    pg.wait_for_selector(
-        "[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms
-    )
-    pg.wait_for_timeout(300)
-    pg.wait_for_selector(
-        "[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms
-    )
-
-
-def assert_no_exception(pg) -> None:
-    boxes = pg.locator("[data-testid='stException']")
-    assert boxes.count() == 0, boxes.first.inner_text()
-
-
-def open_page(pg, title: str) -> None:
-    pg.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
-    wait_for_run(pg)
-
-
-def screenshot(pg, name: str) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    pg.screenshot(path=str(path), full_page=True)
-    return path
 
 
 @pytest.mark.parametrize("title", PAGES)

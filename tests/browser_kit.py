@@ -1,0 +1,51 @@
+"""Helpers for the Playwright browser tests (fixtures live in conftest.py).
+
+Each browser test module gets its own `streamlit run` server (module-scoped `server` fixture) on a
+free port, with EXPLORER_HOME in a temporary folder, and a fresh browser context per test (`page`).
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "tests" / "screenshots"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_run(pg, timeout_ms: int = 180_000) -> None:
+    """Wait until Streamlit has finished the current script run (and any rerun it queued)."""
+    pg.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
+    pg.wait_for_timeout(300)
+    pg.wait_for_selector(
+        "[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms
+    )
+    pg.wait_for_timeout(300)
+    pg.wait_for_selector(
+        "[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms
+    )
+
+
+def assert_no_exception(pg) -> None:
+    boxes = pg.locator("[data-testid='stException']")
+    assert boxes.count() == 0, boxes.first.inner_text()
+
+
+def open_page(pg, title: str) -> None:
+    pg.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
+    wait_for_run(pg)
+
+
+def screenshot(pg, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    pg.screenshot(path=str(path), full_page=True)
+    return path
