@@ -7,6 +7,7 @@ size, class); scrubbing channels or clicking cells only re-draws cached tensors.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 
@@ -34,6 +35,7 @@ MAPS = {
     "lesson": "Grad-CAM, lesson variant",
     "library": "Grad-CAM, library variant",
 }
+PREDICTED = -1  # the class picker's "predicted class" (None would show as an empty box)
 THUMB = 128  # pixels per side of the small channel maps
 
 
@@ -90,6 +92,11 @@ def image_key(name: str, img: Image.Image) -> str:
     return f"{name}:{img.size}:{hashlib.blake2b(img.tobytes(), digest_size=12).hexdigest()}"
 
 
+def overlay_png(res: dict, which: str, opts: dict) -> bytes:
+    """The chosen map's overlay as PNG bytes (for the download button)."""
+    return png_bytes(hm.overlay(res["shown"], hm.heat(res["acts"], res["grads"], which), **opts))
+
+
 def png_bytes(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
@@ -105,7 +112,7 @@ def clamp_state(key: str, lo: int, hi: int, default: int) -> None:
 # --- views ----------------------------------------------------------------------------------------
 
 
-def top5_chart(res: dict, classes: list[str]) -> go.Figure:
+def top5_chart(res: dict, classes: list[str], untrained: bool = False) -> go.Figure:
     top = hm.top_predictions(res["logits"], classes, k=5)
     fig = go.Figure(
         go.Bar(
@@ -113,16 +120,32 @@ def top5_chart(res: dict, classes: list[str]) -> go.Figure:
             y=[n for _, n, _ in top][::-1],
             orientation="h",
             text=[f"{p:.1%}" for _, _, p in top][::-1],
-            marker_color="#cd4071",
+            marker_color="#9e9e9e" if untrained else "#cd4071",
         )
     )
     fig.update_layout(
         height=230,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        title="Top-5 predictions",
+        title="Top-5 “predictions” of random weights: meaningless"
+        if untrained
+        else "Top-5 predictions (softmax of the logits)",
         xaxis={"range": [0, 1], "tickformat": ".0%"},
     )
     return fig
+
+
+def untrained_note(res: dict, n_classes: int) -> str:
+    """Why an untrained network is '100 % sure': say it with this image's own numbers."""
+    logits = res["logits"]
+    p = float(logits.softmax(-1).max())
+    return (
+        f"Random weights know nothing, yet softmax gives one class **{p:.1%}**. Nothing in an "
+        "untrained network keeps its outputs small (its BatchNorm layers have never measured any data, so they normalise nothing), so "
+        f"the logits here span **{float(logits.min()):.0f} … {float(logits.max()):.0f}**, and "
+        "softmax turns gaps that large into false certainty. An honest know-nothing answer would be "
+        f"1/{n_classes} = {1 / n_classes:.1%} for every class; training is what makes these "
+        "numbers mean something."
+    )
 
 
 def shapes_text(res: dict) -> str:
@@ -320,12 +343,16 @@ choice = c1.selectbox(
 layer = c2.selectbox("Layer", list(LAYERS), format_func=LAYERS.get, key="heatmap_layer")
 sizes = {CKPT + c["name"]: int(c.get("size") or 224) for c in good}
 size_opts = sorted({224, 352, sizes.get(choice, 352)})
-if st.session_state.get("heatmap_size") not in size_opts:
-    st.session_state.pop("heatmap_size", None)
+if st.session_state.get("heatmap_for_model") != choice:
+    # A new model opens at its own size (a checkpoint's, else the lesson's) and explains its own
+    # predicted class. Set through session_state, not popped: a widget whose state is merely
+    # dropped keeps showing its old value in the browser while the page uses another.
+    st.session_state["heatmap_for_model"] = choice
+    st.session_state["heatmap_size"] = sizes.get(choice, 352)
+    st.session_state["heatmap_class"] = PREDICTED
 size = c3.selectbox(
     "Input size",
     size_opts,
-    index=size_opts.index(sizes.get(choice, 352)),  # a checkpoint's own size, else the lesson's
     key="heatmap_size",
     help="224 px gives a 7×7 body map, 352 px (the lesson's) 11×11: the body divides by 32.",
 )
@@ -348,31 +375,43 @@ if res0 is None:
     st.stop()
 
 classes = info["classes"]
-class_opts = [None, *range(len(classes))]
+class_opts = [PREDICTED, *range(len(classes))]
 if st.session_state.get("heatmap_class") not in class_opts:
-    st.session_state.pop("heatmap_class", None)
+    st.session_state["heatmap_class"] = PREDICTED
 pred = res0["class_idx"]
 
+untrained = choice == RANDOM
 left, right = st.columns([2, 3])
 with left:
     cls = st.selectbox(
         "Explain class",
         class_opts,
-        format_func=lambda i: f"predicted: {classes[pred]}" if i is None else f"{i}: {classes[i]}",
+        # The first option's label never changes: the browser keeps showing a stale label when
+        # only the text of the selected option changes (a new image, a new prediction).
+        format_func=lambda i: "the predicted class" if i == PREDICTED else f"{i}: {classes[i]}",
         key="heatmap_class",
+        help="Grad-CAM differentiates this class's score; the mean activation ignores the class.",
     )
-    st.plotly_chart(top5_chart(res0, classes), width="stretch", key="heatmap_top5")
+    if untrained:
+        st.caption(untrained_note(res0, len(classes)))
+with right:
+    st.plotly_chart(top5_chart(res0, classes, untrained), width="stretch", key="heatmap_top5")
 res = res0
-if cls is not None and cls != pred:
+if cls != PREDICTED and cls != pred:
     with ui.user_errors("Computing the gradients for that class"):
         res = explain(
             model, f"{choice}@{stamps.get(choice, 0.0)}", img, key, size, stats, layer, cls
         )
-with right:
-    st.markdown(
-        f"**Shapes** for *{name}* at {size} px, layer `{layer}`, class *{classes[res['class_idx']]}*:"
+st.markdown(
+    f"**Shapes** for *{name}* at {size} px, layer `{layer}`, class *{classes[res['class_idx']]}*:"
+)
+st.code(shapes_text(res), language="python")
+map_h, map_w = res["acts"].shape[1:]
+if map_h * map_w <= 4:
+    st.warning(
+        f"At {size} px this layer's map is only {map_h}×{map_w}: too coarse to show where the "
+        "network looks. Pick a larger input size or an earlier layer (layer1 or layer2)."
     )
-    st.code(shapes_text(res), language="python")
 
 st.subheader("Display")
 d1, d2, d3, d4 = st.columns(4)
@@ -384,72 +423,85 @@ which = d4.selectbox(
 )
 opts = {"alpha": alpha, "cmap": cmap, "interpolation": interp}
 
+# Only the open tab is drawn (its overlays are the slow part of a rerun); switching tabs reruns.
 tab_mean, tab_cam, tab_ch, tab_w, tab_cell = st.tabs(
-    ["Mean activation", "Grad-CAM", "Channels", "Channel weights", "What a cell sees"]
+    ["Mean activation", "Grad-CAM", "Channels", "Channel weights", "What a cell sees"],
+    key="heatmap_tab",
+    on_change="rerun",
 )
 
-with tab_mean, ui.user_errors("Drawing the mean activation"):
-    avg = hm.heat(res["acts"], None, "mean")
-    st.image(
-        hm.overlay(res["shown"], avg, **opts),
-        width="stretch",
-        caption=f"avg_acts = acts.mean(0): {tuple(avg.shape)} stretched over {size}×{size}",
-    )
-    ui.show_code(hm.activations, hm.overlay)
-
-with tab_cam, ui.user_errors("Drawing Grad-CAM"):
-    st.markdown(
-        "**Lesson:** the mean over channels of activation × channel weight, negatives kept. "
-        "**Library (fastai's `GradCAM`):** the sum instead of the mean, then ReLU, so only "
-        "evidence *for* the class is left."
-    )
-    cols = st.columns(2)
-    for col, variant in zip(cols, hm.VARIANTS, strict=True):
-        m = hm.cam(res["acts"], res["grads"], variant)
-        col.image(
-            hm.overlay(res["shown"], m, **opts),
+if tab_mean.open:
+    with tab_mean, ui.user_errors("Drawing the mean activation"):
+        avg = hm.heat(res["acts"], None, "mean")
+        st.image(
+            hm.overlay(res["shown"], avg, **opts),
             width="stretch",
-            caption=f"{variant}: range {float(m.min()):.3g} … {float(m.max()):.3g}",
+            caption=f"avg_acts = acts.mean(0): {tuple(avg.shape)} stretched over {size}×{size}",
         )
-    ui.show_code(hm.capture, hm.hooked, hm.cam)
+        ui.show_code(hm.activations, hm.overlay)
 
-with tab_ch, ui.user_errors("Drawing the channels"):
-    st.markdown("Any single channel, then the top channels by the ranking you pick.")
-    channel_view(res, opts)
-    grid_view(res, opts)
-    ui.show_code(hm.rank_channels)
+if tab_cam.open:
+    with tab_cam, ui.user_errors("Drawing Grad-CAM"):
+        st.markdown(
+            "**Lesson:** the mean over channels of activation × channel weight, negatives kept. "
+            "**Library (fastai's `GradCAM`):** the sum instead of the mean, then ReLU, so only "
+            "evidence *for* the class is left."
+        )
+        cols = st.columns(2)
+        for col, variant in zip(cols, hm.VARIANTS, strict=True):
+            m = hm.cam(res["acts"], res["grads"], variant)
+            col.image(
+                hm.overlay(res["shown"], m, **opts),
+                width="stretch",
+                caption=f"{variant}: range {float(m.min()):.3g} … {float(m.max()):.3g}",
+            )
+        ui.show_code(hm.capture, hm.hooked, hm.cam)
 
-with tab_w, ui.user_errors("Drawing the channel weights"):
-    weights = hm.channel_weights(res["grads"])
-    top = hm.rank_channels(res["acts"], weights, "contribution", 8).tolist()
-    colors = ["#cd4071" if i in top else "#7f7f7f" for i in range(weights.numel())]
-    fig = go.Figure(go.Bar(x=list(range(weights.numel())), y=weights.tolist(), marker_color=colors))
-    fig.update_layout(
-        height=260,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        title="grad_chan: each channel's mean gradient (top 8 contributors in pink)",
-        xaxis_title="channel",
-        yaxis_title="weight",
-    )
-    st.plotly_chart(fig, width="stretch", key="heatmap_weights")
-    small = res["shown"].resize((THUMB, THUMB), Image.Resampling.BILINEAR)
-    contrib = hm.contributions(res["acts"], weights)
-    st.image(
-        [hm.overlay(small, res["acts"][i], **opts) for i in top],
-        caption=[f"#{i}: {float(contrib[i]):+.2e}" for i in top],
-        width=THUMB,
-    )
-    st.caption("Contribution = weight × mean activation: each channel's share of the lesson's map.")
-    ui.show_code(hm.channel_weights)
+if tab_ch.open:
+    with tab_ch, ui.user_errors("Drawing the channels"):
+        st.markdown("Any single channel, then the top channels by the ranking you pick.")
+        channel_view(res, opts)
+        grid_view(res, opts)
+        ui.show_code(hm.rank_channels)
 
-with tab_cell, ui.user_errors("Locating the cell"):
-    cell_view(res, opts, model, layer, which)
-    ui.show_code(hm.receptive_field, hm.cell_region)
+if tab_w.open:
+    with tab_w, ui.user_errors("Drawing the channel weights"):
+        weights = hm.channel_weights(res["grads"])
+        top = hm.rank_channels(res["acts"], weights, "contribution", 8).tolist()
+        colors = ["#cd4071" if i in top else "#7f7f7f" for i in range(weights.numel())]
+        fig = go.Figure(
+            go.Bar(x=list(range(weights.numel())), y=weights.tolist(), marker_color=colors)
+        )
+        fig.update_layout(
+            height=260,
+            margin={"l": 10, "r": 10, "t": 30, "b": 10},
+            title="grad_chan: each channel's mean gradient (top 8 contributors in pink)",
+            xaxis_title="channel",
+            yaxis_title="weight",
+        )
+        st.plotly_chart(fig, width="stretch", key="heatmap_weights")
+        small = res["shown"].resize((THUMB, THUMB), Image.Resampling.BILINEAR)
+        contrib = hm.contributions(res["acts"], weights)
+        st.image(
+            [hm.overlay(small, res["acts"][i], **opts) for i in top],
+            caption=[f"#{i}: {float(contrib[i]):+.2e}" for i in top],
+            width=THUMB,
+        )
+        st.caption(
+            "Contribution = weight × mean activation: each channel's share of the lesson's map."
+        )
+        ui.show_code(hm.channel_weights)
+
+if tab_cell.open:
+    with tab_cell, ui.user_errors("Locating the cell"):
+        cell_view(res, opts, model, layer, which)
+        ui.show_code(hm.receptive_field, hm.cell_region)
 
 with ui.user_errors("Preparing the download"):
     st.download_button(
         f"Download the {MAPS[which].lower()} overlay (PNG)",
-        data=png_bytes(hm.overlay(res["shown"], hm.heat(res["acts"], res["grads"], which), **opts)),
+        # Made only when clicked: encoding a PNG on every rerun would slow every slider move.
+        data=functools.partial(overlay_png, res, which, opts),
         file_name=f"heatmap-{which}-{layer}-{size}.png",
         mime="image/png",
         key="heatmap_download",

@@ -13,6 +13,13 @@ def no_exception(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+def open_tab(at, label: str) -> None:
+    """Select a tab as a click would (the page draws only the open tab)."""
+    at.session_state["heatmap_tab"] = label
+    at.run()
+    no_exception(at)
+
+
 def shapes(at) -> str:
     return next(c.value for c in at.code if "acts.shape" in c.value)
 
@@ -64,6 +71,21 @@ def test_random_model_offline_shows_the_lessons_shapes(app_test, monkeypatch):
     no_exception(at)
     assert at.selectbox(key="heatmap_model").value == "random"
     assert any("untrained filters" in w.value for w in at.warning)
+    # The untrained model's near-100 % top class is explained with this image's own logits.
+    import torch
+
+    from explorer import heatmap as hm
+    from explorer.images import IMAGENET_MEAN, IMAGENET_STD, sample_images
+
+    x, _ = hm.prepare(sample_images()["chelsea"], 352, IMAGENET_MEAN, IMAGENET_STD)
+    with torch.no_grad():
+        logits = models.create_cnn("resnet34", 37, seed=0).eval()(x)[0]
+    note = next(c.value for c in at.caption if "Random weights know nothing" in c.value)
+    assert f"**{float(logits.softmax(-1).max()):.1%}**" in note
+    assert f"**{float(logits.min()):.0f} … {float(logits.max()):.0f}**" in note
+    assert "1/37 = 2.7%" in note
+    # Only the open tab is drawn: the channel slider appears once its tab is opened.
+    assert not [s for s in at.slider if s.key == "heatmap_channel"]
     text = shapes(at)
     assert "torch.Size([1, 3, 352, 352])" in text
     assert "torch.Size([512, 11, 11])" in text  # acts.shape at 352 px
@@ -71,6 +93,7 @@ def test_random_model_offline_shows_the_lessons_shapes(app_test, monkeypatch):
     assert "torch.Size([512])" in text  # grad_chan.shape
     assert "torch.Size([1, 37])" in text
     assert at.get("download_button")  # the overlay PNG
+    open_tab(at, "Channels")
     at.slider(key="heatmap_channel").set_value(511).run()
     no_exception(at)
     assert "**Channel 511**" in "".join(m.value for m in at.markdown)
@@ -89,6 +112,7 @@ def test_random_model_offline_shows_the_lessons_shapes(app_test, monkeypatch):
 
 def test_layer_size_variant_class_and_cell(app_test, small_random):
     at = app_test("heatmap")
+    open_tab(at, "Channels")
     at.slider(key="heatmap_channel").set_value(300).run()
     at.selectbox(key="heatmap_size").set_value(224).run()
     no_exception(at)
@@ -111,6 +135,7 @@ def test_layer_size_variant_class_and_cell(app_test, small_random):
     no_exception(at)
     assert "class *class 30*" in "".join(m.value for m in at.markdown)
 
+    open_tab(at, "What a cell sees")
     at.number_input(key="heatmap_row").set_value(0)
     at.number_input(key="heatmap_col").set_value(27)
     at.run()
@@ -130,6 +155,8 @@ def test_checkpoints_good_bad_and_switching(app_test, small_random, checkpoint):
     assert at.selectbox(key="heatmap_size").value == 64  # the size it was trained at
     assert "torch.Size([1, 3])" in shapes(at)
     assert "torch.Size([512, 2, 2])" in shapes(at)  # 64 px / 32
+    assert any("only 2×2" in w.value for w in at.warning)  # too coarse: says what to change
+    assert not any("Random weights know nothing" in c.value for c in at.caption)
     at.selectbox(key="heatmap_class").set_value(2).run()
     no_exception(at)
     at.selectbox(key="heatmap_model").set_value("random").run()
@@ -138,7 +165,7 @@ def test_checkpoints_good_bad_and_switching(app_test, small_random, checkpoint):
     at.selectbox(key="heatmap_class").set_value(36).run()
     at.selectbox(key="heatmap_model").set_value(checkpoint).run()  # class 36 does not exist here
     no_exception(at)
-    assert at.selectbox(key="heatmap_class").value is None
+    assert at.selectbox(key="heatmap_class").value == -1  # back to the predicted class
 
     at.selectbox(key="heatmap_model").set_value("ckpt:bad").run()
     no_exception(at)
