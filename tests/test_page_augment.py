@@ -48,3 +48,17 @@ def test_grid_renders_and_reacts_to_sliders_padding_draws_and_presets(app_test):
     assert any(c.startswith("warp magnitude") for c in captions)
     psnrs = [float(c.split("PSNR ")[1].split(" dB")[0]) for c in captions if "PSNR" in c]
     assert len(psnrs) == 2 and psnrs[0] > psnrs[1]  # one resample beats the chain
+
+
+def test_photo_too_small_to_augment_is_one_sentence(app_test, monkeypatch):
+    """A 1-pixel-wide strip cannot be resampled: one error naming its size, no traceback."""
+    from explorer import images
+
+    strip = images.Image.new("RGB", (1, 3000), (9, 9, 9))
+    monkeypatch.setattr(images, "sample_images", lambda: {"strip": strip})
+    at = app_test("augment")
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "strip is 1×3000 pixels; augmentation needs at least 2×2. Pick another image in the sidebar."
+    ]
+    assert not at.main.get("image")
