@@ -49,6 +49,11 @@ def _apply_recipe() -> None:
     )
 
 
+def _request_start() -> None:
+    """The Start button's callback: it runs even when this run draws the button disabled."""
+    st.session_state["train_start_requested"] = True
+
+
 def _init_state() -> None:
     if "train_recipe" not in st.session_state:
         # On a CPU the lesson's recipe would take hours: start people on the quick one.
@@ -76,13 +81,19 @@ def pets_picker() -> bool:
         else:
             st.info("The Oxford-IIIT Pet dataset is not on disk yet (about 800 MB to download).")
         if st.button("Download Oxford-IIIT Pet", key="train_pet_download"):
-            bar = st.progress(0.0, text="Starting the download")
-            with ui.user_errors("Downloading the Pet dataset"):
+            slot = st.empty()
+            bar = slot.progress(0.0, text="Starting the download")
+            try:
                 data.download_pets(
                     progress=lambda msg, frac: bar.progress(min(max(frac, 0.0), 1.0), text=msg)
                 )
-                st.success("The Pet dataset is ready.")
-                return True
+            except data.DatasetUnavailable as exc:
+                slot.empty()  # no half-filled bar left behind
+                st.error(str(exc))  # already one sentence that says what to do instead
+                return False
+            slot.empty()
+            st.success("The Pet dataset is ready.")
+            return True
     return False
 
 
@@ -115,6 +126,15 @@ def setup(running: bool) -> tr.TrainConfig | None:
                 or None
             )
             data_spec, ready = f"folder:{folder.strip()}", bool(folder.strip())
+            if ready:
+                # Say what is wrong with the folder here, before a job is started and fails.
+                try:
+                    found = folder_classes(folder.strip(), label_regex)
+                    st.caption(f"{len(found)} classes: {', '.join(found[:12])}"
+                               + (" …" if len(found) > 12 else ""))  # fmt: skip
+                except (ValueError, OSError) as exc:
+                    st.error(f"This folder cannot be used yet: {exc}")
+                    ready = False
         else:
             st.number_input(
                 "Number of synthetic images", 100, 50_000, step=100, key="train_n_shapes"
@@ -270,11 +290,16 @@ def curves_figure(job: jobs.JobStatus) -> go.Figure:
             line=dict(color="#ff7f0e"), row=1, col=1,
         )  # fmt: skip
         fig.add_scatter(
-            x=[e["epoch"] + 1 for e in job.epochs], y=[e["error_rate"] for e in job.epochs],
+            x=[e["epoch"] for e in job.epochs], y=[e["error_rate"] for e in job.epochs],
             name="error rate", mode="lines+markers", line=dict(color="#d62728"), row=1, col=2,
         )  # fmt: skip
+    else:
+        fig.add_annotation(
+            text="measured on the validation set<br>at the end of each epoch", showarrow=False,
+            xref="x2 domain", yref="y2 domain", x=0.5, y=0.5, font=dict(color="#7f7f7f"),
+        )  # fmt: skip
     fig.update_xaxes(title_text="batch", row=1, col=1)
-    fig.update_xaxes(title_text="epoch", dtick=1, row=1, col=2)
+    fig.update_xaxes(title_text="epoch (as in the table)", dtick=1, row=1, col=2)
     fig.update_yaxes(rangemode="tozero", row=1, col=2)
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND_ON_TOP)
     return fig
@@ -305,7 +330,7 @@ def schedule_figure(job: jobs.JobStatus) -> go.Figure:
     fig.add_scatter(x=[r["step"] for r in b], y=[r["mom"] for r in b], name="momentum",
                     line=dict(color="#ff7f0e"), secondary_y=True)  # fmt: skip
     fig.update_yaxes(title_text="learning rate (head)", secondary_y=False)
-    fig.update_yaxes(title_text="momentum (β1)", secondary_y=True)
+    fig.update_yaxes(title_text="momentum (β1)", tickformat=".3f", secondary_y=True)
     fig.update_xaxes(title_text="batch")
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), legend=LEGEND_ON_TOP)
     return fig
@@ -385,10 +410,17 @@ def show_job(job: jobs.JobStatus) -> None:
     elif job.state == "stopped":
         saved = f"checkpoint **{job.checkpoint}** saved" if job.checkpoint else "nothing saved yet"
         st.warning(f"Stopped on request; {saved}.")
+        if job.checkpoint:
+            st.page_link(
+                "app_pages/heatmap.py",
+                label="Look inside it on the Heatmap page",
+                icon=":material/local_fire_department:",
+            )
     elif job.state == "failed":
         st.error(job.message or "The training job failed.")
         if job.log_tail:
-            st.code("\n".join(job.log_tail), language=None)
+            st.caption("The job's last output:")
+            st.code("\n".join(job.log_tail), language=None, wrap_lines=True)
 
 
 def live(was_running: bool) -> None:
@@ -428,9 +460,16 @@ running = running_id is not None
 config = setup(running)
 
 start_col, stop_col, _ = st.columns([1, 1, 4])
-if start_col.button(
-    "Start training", key="train_start", type="primary", disabled=running or config is None
-):
+start_col.button(
+    "Start training",
+    key="train_start",
+    type="primary",
+    disabled=running or config is None,
+    on_click=_request_start,
+)
+# A click from a tab that has not yet seen another tab's job arrives here even though this run
+# draws the button disabled: jobs.start refuses it and the person is told which job runs.
+if st.session_state.pop("train_start_requested", False) and config is not None:
     with ui.user_errors("Starting the training job"):
         run_id = jobs.start(config)
         st.session_state["train_view_run"] = run_id

@@ -67,3 +67,57 @@ def test_page_starts_a_tiny_job_shows_progress_and_finishes(app_test) -> None:
     finally:
         if jobs.current():
             jobs.stop()
+
+
+def test_second_tab_start_is_refused_naming_the_running_job(app_test) -> None:
+    first, second = app_test("train", timeout=90), app_test("train", timeout=90)
+    for at in (first, second):
+        at.selectbox(key="train_recipe").set_value("tiny").run()
+    first.button(key="train_start").click().run()
+    try:
+        running = jobs.current()
+        assert running is not None
+        # The second tab still shows an enabled Start (it has not rerun since): its click must
+        # be refused with a sentence naming the job, not silently dropped.
+        assert not second.button(key="train_start").disabled
+        second.button(key="train_start").click().run()
+        assert not second.exception
+        assert [e.value for e in second.error] == [
+            f"Starting the training job failed: Training job {running} is already running; "
+            "stop it or wait for it to finish."
+        ]
+        assert second.button(key="train_start").disabled
+        assert jobs.current() == running and len(jobs.list_runs()) == 1
+    finally:
+        jobs.stop()
+        end = time.monotonic() + 60
+        while jobs.current() and time.monotonic() < end:
+            time.sleep(0.5)
+
+
+def test_unusable_folder_is_reported_before_start(app_test, tmp_path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    at = app_test("train")
+    at.selectbox(key="train_recipe").set_value("tiny").run()
+    at.radio(key="train_data").set_value("folder").run()
+    at.text_input(key="train_folder").set_value(str(empty)).run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith(
+        "This folder cannot be used yet: No sub-folder"
+    )
+    assert at.button(key="train_start").disabled
+    (empty / "cats").mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(empty / "cats" / "a.png")
+    (empty / "dogs").mkdir()
+    Image.new("RGB", (8, 8)).save(empty / "dogs" / "b.png")
+    import streamlit as st
+
+    st.cache_data.clear()
+    at.run()
+    assert not at.error
+    assert "2 classes: cats, dogs" in texts(at)
+    assert not at.button(key="train_start").disabled
