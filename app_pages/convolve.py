@@ -114,12 +114,16 @@ def _whole(
 @st.cache_data(show_spinner=False, max_entries=8)
 def _padding_previews(
     photo: images.Image.Image, size: int, colour: str, scale: float, pad: int, zoom: int = 8
-) -> list[images.Image.Image]:
-    """The stepper grid padded by each mode, enlarged with sharp pixel edges."""
+) -> list[images.Image.Image | str]:
+    """The stepper grid padded by each mode, enlarged with sharp pixel edges, or why it can't be."""
     grid = _grid(photo, size, colour, scale)
-    out = []
+    out: list[images.Image.Image | str] = []
     for mode in cv.PADDING_MODES:
-        small = images.to_image(cv.pad(grid, pad, mode) / scale)
+        try:
+            small = images.to_image(cv.pad(grid, pad, mode) / scale)
+        except ValueError as exc:  # reflection needs more pixels than it pads
+            out.append(str(exc))
+            continue
         out.append(
             small.resize((small.width * zoom, small.height * zoom), images.Image.Resampling.NEAREST)
         )
@@ -143,6 +147,25 @@ def _learned(name: str, stamp: float) -> tuple[torch.Tensor, tuple, tuple]:
     mean = tuple(meta.get("mean", images.IMAGENET_MEAN))
     std = tuple(meta.get("std", images.IMAGENET_STD))
     return weight, mean, std
+
+
+def _width(shape: tuple, max_height: int = 560) -> int | str:
+    """st.image width for a (…, H, W) picture: the column's width unless that would make it taller
+    than `max_height` px (a 1-pixel-wide strip stretched to the column would be metres tall)."""
+    h, w = shape[-2:]
+    fit = max_height * w / h
+    return "stretch" if fit >= 600 else max(1, round(fit))
+
+
+def _image(where, img: images.Image.Image, caption: str, shape: tuple) -> None:
+    """st.image at a bounded height; a narrow picture gets its caption below at full width (an
+    image's own caption wraps at the image's width: one letter per line for a thin strip)."""
+    width = _width(shape)
+    if width == "stretch":
+        where.image(img, caption=caption, width="stretch")
+    else:
+        where.image(img, width=width)
+        where.caption(caption)
 
 
 # --- figures ------------------------------------------------------------------------------------
@@ -436,11 +459,15 @@ with ui.user_errors("The whole-image convolution"):
     )
     h, w = x_shape[-2:]
     a, b = st.columns(2)
-    a.image(x_img, caption=f"{photo_name}: input {x_shape}", width="stretch")
-    b.image(
+    _image(a, x_img, f"{photo_name}: input {x_shape}", x_shape)
+    # The photo is convolved in 0–1 units; the range is given in the stepper's units (0–255 or 0–1)
+    # so the numbers match the ones above.
+    _image(
+        b,
         out_img,
-        caption=f"output {out_shape}, shown from {_fmt(lo)} (black) to {_fmt(hi)} (white)",
-        width="stretch",
+        f"output {out_shape}, shown from {_fmt(lo * scale)} (black) to "
+        f"{_fmt(hi * scale)} (white), in {scale_name.split(' ')[0]} pixel units",
+        out_shape,
     )
     oh, ow = cv.output_size(h, w, 3, padding, stride)
     for name, n, n_out in (("H", h, oh), ("W", w, ow)):
@@ -483,27 +510,40 @@ def rgb_stepper(grid: torch.Tensor, k: torch.Tensor) -> None:
         _equation(cv.step(grid, k, row, col), k)
 
 
-with ui.user_errors("The RGB demo"):
-    rgb_grid = _grid(photo, grid_size, "rgb", scale)
-    st.fragment(rgb_stepper)(rgb_grid, rgb_kernel)
-    t_img, edge_img, t_shape, edge_shape, _ = _whole(
-        photo, "rgb", rgb_kernel.tolist(), 0, "zeros", 1, False, "symmetric"
-    )
-    st.code(
-        f"k.shape                     # {tuple(rgb_kernel[None].shape)}: 1 kernel, 3 channels, 3×3\n"
-        f"t.shape                     # {t_shape}: channels, height, width\n"
-        f"t[None].shape               # {(1, *t_shape)}: a mini-batch of one\n"
-        f"F.conv2d(t[None], k).shape  # {(1, 1, *edge_shape)}: one channel, 1 px lost per side",
-        language="python",
-    )
-    a, b = st.columns(2)
-    a.image(t_img, caption=f"t: {photo_name}", width="stretch")
-    b.image(
-        edge_img,
-        caption="F.conv2d(t[None], k)[0, 0], shown symmetric around 0 (grey = 0)",
-        width="stretch",
-    )
-    ui.show_code(cv.Preset, cv.step, cv.convolve)
+def rgb_section() -> None:
+    """The lesson's 3×3×3 kernel: per-channel products, shapes and the whole photo."""
+    with ui.user_errors("The RGB demo"):
+        rgb_grid = _grid(photo, grid_size, "rgb", scale)
+        small = min(*rgb_grid.shape[-2:], *_photo_tensor(photo, "rgb").shape[-2:])
+        if small < 3:
+            st.info(
+                "This part needs a picture at least 3 pixels on each side (the lesson uses no "
+                f"padding); {photo_name} becomes {small} pixel(s) on its short side here."
+            )
+            return
+        st.fragment(rgb_stepper)(rgb_grid, rgb_kernel)
+        t_img, edge_img, t_shape, edge_shape, _ = _whole(
+            photo, "rgb", rgb_kernel.tolist(), 0, "zeros", 1, False, "symmetric"
+        )
+        st.code(
+            f"k.shape                     # {tuple(rgb_kernel[None].shape)}: 1 kernel, 3 channels, 3×3\n"
+            f"t.shape                     # {t_shape}: channels, height, width\n"
+            f"t[None].shape               # {(1, *t_shape)}: a mini-batch of one\n"
+            f"F.conv2d(t[None], k).shape  # {(1, 1, *edge_shape)}: one channel, 1 px lost per side",
+            language="python",
+        )
+        a, b = st.columns(2)
+        _image(a, t_img, f"t: {photo_name}", t_shape)
+        _image(
+            b,
+            edge_img,
+            "F.conv2d(t[None], k)[0, 0], shown symmetric around 0 (grey = 0)",
+            edge_shape,
+        )
+        ui.show_code(cv.Preset, cv.step, cv.convolve)
+
+
+rgb_section()
 
 
 # -- padding & stride --
@@ -517,19 +557,20 @@ with ui.user_errors("The padding comparison"):
     pad_demo = 3
     previews = _padding_previews(photo, grid_size, colour, scale, pad_demo)
     for col_, m, big in zip(st.columns(3), cv.PADDING_MODES, previews, strict=True):
-        col_.image(
-            big,
-            caption=f"{m}: {cv.PADDING_HELP[m]}",
-            width="stretch",
-        )
+        if isinstance(big, str):  # this mode cannot pad so thin a grid: say why
+            col_.info(f"{m}: {big}")
+        else:
+            _image(col_, big, f"{m}: {cv.PADDING_HELP[m]}", (big.height, big.width))
     h, w = grid.shape[-2:]
     rows = []
     for p, name in ((0, "none"), (1, "1 pixel")):
         for s_ in (1, 2):
-            oh, ow = cv.output_size(h, w, 3, p, s_)
-            rows.append(
-                {"padding": name, "stride": s_, "input": f"{h}×{w}", "output": f"{oh}×{ow}"}
-            )
+            try:
+                oh, ow = cv.output_size(h, w, 3, p, s_)
+                shape = f"{oh}×{ow}"
+            except ValueError:  # a grid thinner than the kernel
+                shape = "none: the 3×3 kernel does not fit"
+            rows.append({"padding": name, "stride": s_, "input": f"{h}×{w}", "output": shape})
     st.dataframe(rows, hide_index=True)
     st.caption(
         f"Each grid above is padded by {pad_demo} pixels so the modes are easy to tell apart."
@@ -638,10 +679,11 @@ with ui.user_errors("Listing the models"):
             x_rgb = _photo_tensor(photo, "rgb")
             resp = cv.apply_filter(x_rgb, weight[idx], mean, std)
             rlo, rhi = cv.display_range(resp, "symmetric")
-            c.image(
+            _image(
+                c,
                 images.to_image(cv.rescale(resp, rlo, rhi)),
-                caption=f"filter {idx} on the photo: {tuple(resp.shape)} (stride 1; the network "
+                f"filter {idx} on the photo: {tuple(resp.shape)} (stride 1; the network "
                 "uses stride 2)",
-                width="stretch",
+                tuple(resp.shape),
             )
             ui.show_code(cv.first_conv, cv.filter_images, cv.apply_filter)

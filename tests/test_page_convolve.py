@@ -155,3 +155,21 @@ def test_too_thin_photo_gives_one_sentence(app_test, monkeypatch):
     at.selectbox(key="convolve_padding").set_value("reflection").run()
     assert not at.exception
     assert any("Reflection padding of 1 px" in e.value for e in at.error)
+    # The unpadded RGB demo and the 3-px reflection preview say so once, in place, not as errors.
+    infos = [i.value for i in at.info]
+    assert any("at least 3 pixels on each side" in i and "strip" in i for i in infos), infos
+    assert any(i.startswith("reflection: Reflection padding of 3 px") for i in infos), infos
+    assert not any("RGB" in e.value or "padding comparison" in e.value for e in at.error)
+
+
+def test_whole_image_range_is_in_the_steppers_units(app_test):
+    """Sharpen saturates like setosa: the whole photo is shown from 0 to 255, or 0 to 1."""
+    at = app_test("convolve")
+    _no_errors(at)
+    captions = [c for im in at.image for c in im.captions]
+    assert (
+        "output (300, 451), shown from 0 (black) to 255 (white), in 0–255 pixel units" in captions
+    )
+    at.radio(key="convolve_scale").set_value("0–1 (fastai)").run()
+    captions = [c for im in at.image for c in im.captions]
+    assert "output (300, 451), shown from 0 (black) to 1 (white), in 0–1 pixel units" in captions
