@@ -30,6 +30,9 @@ WHOLE_MAX_SIDE = 1024  # the whole-image demo shrinks bigger photos so a rerun s
 PLAY_TICK_S = 0.25
 PLAY_TICKS = {"slow": 120, "medium": 50, "fast": 20}  # ticks per full sweep
 IMAGENET = "ImageNet resnet34"
+# Weights are float32 tensors: 1e300 typed into a cell would become inf. ±1000 keeps every sum
+# (27 products of at most 255) exact enough and far from overflow.
+KERNEL_LIMIT = 1000.0
 
 
 # --- state callbacks (run before the script, so they may set other widgets' values) -------------
@@ -336,12 +339,14 @@ with c1:
         on_change=_load_preset,
         help="Editing any weight switches to custom.",
     )
-    st.caption("Weights (edit any cell):")
+    st.caption(f"Weights (edit any cell, ±{KERNEL_LIMIT:g} at most):")
     for r in range(3):
         cols = st.columns(3)
         for c in range(3):
             cols[c].number_input(
                 f"w{r}{c}",
+                min_value=-KERNEL_LIMIT,
+                max_value=KERNEL_LIMIT,
                 step=0.1,
                 format="%.4g",
                 key=CELL_KEYS[r * 3 + c],
