@@ -1,0 +1,124 @@
+"""Browser tests of the Training page: a real tiny shapes job started, watched to the end and opened
+on the Heatmap page; a second tab's Start refused, a refresh reattached, a Stop honoured.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from .browser_kit import assert_no_exception, open_page, screenshot, wait_for_run
+
+pytestmark = pytest.mark.browser
+
+MAIN = "[data-testid='stMain']"
+
+
+def choose(pg, key: str, option: str) -> None:
+    pg.locator(f".st-key-{key} input[role='combobox']").click()
+    pg.get_by_role("option", name=option, exact=True).first.click()
+    wait_for_run(pg)
+
+
+def type_into(pg, key: str, value: str) -> None:
+    box = pg.locator(f".st-key-{key} input")
+    box.fill(value)
+    box.press("Enter")
+    wait_for_run(pg)
+
+
+def main_text(pg) -> str:
+    return pg.locator(MAIN).inner_text()
+
+
+def live_state(pg) -> str:
+    """The state word of the run the Live section shows ("running", "done", ...)."""
+    m = re.search(r"Run\s+(\S+)\s+·[^\n]*·\s+(\w+)", main_text(pg))
+    return f"{m.group(1)} {m.group(2)}" if m else ""
+
+
+BATCH_PROGRESS = re.compile(r"batch \d+/\d+ of epoch \d+")
+
+
+def wait_for_text(pg, text: str | re.Pattern, timeout_s: float = 90) -> None:
+    pg.locator(MAIN).get_by_text(text).first.wait_for(timeout=timeout_s * 1000)
+
+
+def setup_tiny(pg, n_shapes: int | None = None) -> None:
+    """The tiny recipe (checkpoint name shapes-tiny), optionally with more images (a longer run)."""
+    open_page(pg, "Training")
+    choose(pg, "train_recipe", "tiny")
+    if n_shapes:
+        type_into(pg, "train_n_shapes", str(n_shapes))
+
+
+def test_tiny_job_runs_to_a_checkpoint_the_heatmap_page_opens(page):
+    setup_tiny(page)
+    assert "No training runs yet." in main_text(page)
+    page.locator(".st-key-train_start button").click()
+    wait_for_run(page)
+    assert page.locator(".st-key-train_start button").is_disabled()
+    # The live view refreshes on its own (st.fragment(run_every=...)): no clicks until it ends.
+    wait_for_text(page, "Finished: checkpoint shapes-tiny saved in weights/.")
+    wait_for_run(page)
+    body = main_text(page)
+    assert "epochs 1/1" in body
+    assert "cache (192, 3, 37, 37) uint8 on cpu" in body  # 240 shapes, 80 % for training
+    assert live_state(page).endswith(" done")
+    assert page.locator(".st-key-train_start button").is_enabled()
+    assert_no_exception(page)
+    screenshot(page, "train-finished")
+
+    page.get_by_role("link", name="Look inside it on the Heatmap page").click()
+    wait_for_run(page)
+    assert "Heatmap" in page.locator("h1").first.inner_text()
+    model = page.locator(".st-key-heatmap_model input[role='combobox']").input_value()
+    assert model == "shapes-tiny (your checkpoint)"
+    assert page.locator(".st-key-heatmap_size input[role='combobox']").input_value() == "32"
+    shapes = page.locator("[data-testid='stCode']").first.inner_text()
+    assert "torch.Size([1, 3, 32, 32])" in shapes  # the size it was trained at
+    assert "torch.Size([1, 5])" in shapes  # its five shape classes
+    assert "only 1×1" in main_text(page)  # 32 px / 32: the page says the map is too coarse
+    assert_no_exception(page)
+
+
+def test_second_tab_refused_refresh_reattaches_stop_saves(page):
+    other = page.context.new_page()
+    other.goto(page.url)
+    wait_for_run(other)
+    setup_tiny(other)
+    setup_tiny(page, n_shapes=3000)
+    before = live_state(page)  # the previous test's finished run, when run in one module
+    page.locator(".st-key-train_start button").click()
+    wait_for_run(page)
+    run_id, state = live_state(page).split()
+    assert run_id != before.split(" ")[0] and state in ("starting", "running")
+
+    # The other tab has not rerun since: its Start still looks enabled, and is refused.
+    assert other.locator(".st-key-train_start button").is_enabled()
+    other.locator(".st-key-train_start button").click()
+    wait_for_run(other)
+    err = other.locator(f"{MAIN} [data-testid='stAlertContentError']").first.inner_text()
+    assert err == (
+        f"Starting the training job failed: Training job {run_id} is already running; stop it "
+        "or wait for it to finish."
+    )
+    assert other.locator(".st-key-train_start button").is_disabled()
+    other.close()
+
+    # A refresh is a new session: it finds the same job running and keeps following it.
+    wait_for_text(page, BATCH_PROGRESS, 60)
+    page.reload()
+    wait_for_run(page)
+    assert live_state(page) in (f"{run_id} running", f"{run_id} starting")
+    wait_for_text(page, BATCH_PROGRESS, 60)
+    assert page.locator(".st-key-train_stop button").is_enabled()
+
+    page.locator(".st-key-train_stop button").click()
+    wait_for_text(page, "Stopped on request; checkpoint shapes-tiny saved.", 60)
+    wait_for_run(page)
+    assert live_state(page) == f"{run_id} stopped"
+    assert page.get_by_role("link", name="Look inside it on the Heatmap page").count() == 1
+    assert_no_exception(page)
+    screenshot(page, "train-stopped")
