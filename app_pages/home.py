@@ -33,6 +33,23 @@ with ui.user_errors("Drawing the previews"):
             st.page_link(card.path, label=card.title, icon=card.icon)
             st.caption(card.teaches)
 
+
+def checkpoint_line(c: dict) -> str:
+    """One checkpoint as a person wants it: what it is and how good it got."""
+    history = c.get("history") or []
+    err = history[-1].get("error_rate") if history else None
+    parts = [
+        str(c.get("arch", "?")),
+        f"{len(c.get('classes') or [])} classes",
+        f"{c.get('size', '?')} px",
+    ]
+    if err is not None:
+        parts.append(f"error rate {err:.1%}")
+    if c.get("complete") is False:
+        parts.append("stopped early")
+    return f"{c['name']} ({', '.join(parts)})"
+
+
 st.subheader("This installation")
 with ui.user_errors("Reading the installation's state"):
     s = install_status()
@@ -49,13 +66,14 @@ with ui.user_errors("Reading the installation's state"):
         + ("" if s.cuda else " — training runs, slowly; the other pages are fine"),
         "Python · torch · torchvision": f"{s.python} · {s.torch} · {s.torchvision}",
         "Oxford-IIIT Pet dataset": pets_line,
-        "Checkpoints in weights/": ", ".join(c["name"] for c in good) or "none yet (train one)",
+        "Checkpoints in weights/": "; ".join(checkpoint_line(c) for c in good)
+        or "none yet (train one on the Training page)",
         "ImageNet resnet34 weights": "cached"
         if s.imagenet_cached
         else "not cached "
         "(downloaded on first use when online; offline the pages use random or your own weights)",
     }
-    st.table({"": list(rows), "state": list(rows.values())})
+    st.table({"Part": list(rows), "State": list(rows.values())})
     broken = [c for c in s.checkpoints if "error" in c]
     for c in broken:
         st.warning(f"Checkpoint `{c['name']}` cannot be used: {c['error']}")
