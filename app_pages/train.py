@@ -471,10 +471,16 @@ start_col.button(
 # draws the button disabled: jobs.start refuses it and the person is told which job runs.
 if st.session_state.pop("train_start_requested", False) and config is not None:
     with ui.user_errors("Starting the training job"):
-        run_id = jobs.start(config)
-        st.session_state["train_view_run"] = run_id
-        time.sleep(0.2)  # let the child write its first line before the live view reads it
-        st.rerun()
+        try:
+            run_id = jobs.start(config)
+        except jobs.JobBusy:
+            # A double click: the second one meets the job the first one started here.
+            if running_id is None or running_id != st.session_state.get("train_started_run"):
+                raise
+        else:
+            st.session_state["train_view_run"] = st.session_state["train_started_run"] = run_id
+            time.sleep(0.2)  # let the child write its first line before the live view reads it
+            st.rerun()
 if stop_col.button("Stop", key="train_stop", disabled=not running):
     with ui.user_errors("Stopping the training job"):
         if jobs.stop():
