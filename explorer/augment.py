@@ -290,8 +290,8 @@ class AugParams:
         return AugParams(**{f.name: fn(getattr(self, f.name)) for f in fields(self)})
 
     def to(self, device: torch.device | str) -> AugParams:
-        """The same values on `device`."""
-        return self._map(lambda t: t.to(device))
+        """The same values on `device` (from the CPU without waiting for the GPU, see `_to`)."""
+        return self._map(lambda t: _to(t, device))
 
     def __getitem__(self, idx: int | slice | Sequence[int] | Tensor) -> AugParams:
         """The parameter sets `idx` (an int keeps a batch of one)."""
@@ -473,6 +473,17 @@ def draw(settings: AugSettings, n: int, generator: torch.Generator | None = None
     p.cutout_size = torch.full((n,), float(s.cutout_size), dtype=torch.float64)
     p.seed = torch.randint(0, 2**62, (n,), generator=generator)
     return p
+
+
+def _to(t: Tensor, device: torch.device | str, dtype: torch.dtype | None = None) -> Tensor:
+    """`t.to(device, dtype)`, asynchronous when copying from the CPU.
+
+    A blocking CPU -> GPU copy synchronises the stream (waits for every queued kernel, e.g. the
+    previous batch's backward pass); a few per training batch stall the GPU. From the CPU,
+    non_blocking is safe: pageable memory is staged before the call returns, pinned memory is kept
+    alive by PyTorch. GPU -> CPU copies stay blocking, so their result can be read at once.
+    """
+    return t.to(device=device, dtype=dtype, non_blocking=t.device.type == "cpu")
 
 
 def _eye(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -682,7 +693,7 @@ def sampling_grid(
     mats64 = matrices(params, in_hw)
     perspective = bool((mats64[:, 2, :2] != 0).any())
     coords = _base_coords(size, dev, torch.float32)
-    grid = _project(mats64.to(dev, torch.float32), coords, perspective)
+    grid = _project(_to(mats64, dev, torch.float32), coords, perspective)
     if bool((params.jitter > 0).any()):
         # jitter is in square-crop units: convert to input grid units through the map's scale
         scale = torch.stack(
@@ -692,8 +703,8 @@ def sampling_grid(
             ],
             -1,
         )
-        amp = (params.jitter[:, None] * scale).to(dev, torch.float32)[:, None, None, :]
-        noise = _hash_uniform(params.seed.to(dev), size * size * 2).view(-1, size, size, 2)
+        amp = _to(params.jitter[:, None] * scale, dev, torch.float32)[:, None, None, :]
+        noise = _hash_uniform(_to(params.seed, dev), size * size * 2).view(-1, size, size, 2)
         grid = grid + (noise * 2 - 1) * amp
     return grid
 
@@ -755,8 +766,8 @@ def lighting(x: Tensor, brightness: Tensor, contrast: Tensor) -> Tensor:
 
 def _lighting_(logits: Tensor, brightness: Tensor, contrast: Tensor) -> Tensor:
     """`lighting` on logits computed already, in place (one add, one multiply, one sigmoid)."""
-    b = torch.logit(brightness.to(logits))[:, None, None, None]
-    c = contrast.to(logits)[:, None, None, None]
+    b = torch.logit(_to(brightness, logits.device, logits.dtype))[:, None, None, None]
+    c = _to(contrast, logits.device, logits.dtype)[:, None, None, None]
     return torch.sigmoid_(logits.add_(b).mul_(c))
 
 
@@ -785,12 +796,13 @@ def apply(img: Tensor, params: AugParams, size: int, padding_mode: str = "reflec
         out = _lighting_(logits, params.brightness, params.contrast)
     elif bool(lit.any()):
         shaded = lighting(out, params.brightness, params.contrast)
-        out = torch.where(lit.to(dev)[:, None, None, None], shaded, out)
+        out = torch.where(_to(lit, dev)[:, None, None, None], shaded, out)
     if bool(params.rgb_on.any()):
-        noise = _hash_uniform(params.seed.to(dev) + 1, size * size).view(-1, 1, size, size)
+        noise = _hash_uniform(_to(params.seed, dev) + 1, size * size).view(-1, 1, size, size)
         chan = torch.arange(3)[None, :] == params.rgb_channel.cpu()[:, None]
-        mask = (chan & params.rgb_on.cpu()[:, None])[:, :, None, None].to(dev)
-        out = torch.where(mask, noise.to(out) * params.rgb.to(out)[:, None, None, None], out)
+        mask = _to((chan & params.rgb_on.cpu()[:, None])[:, :, None, None], dev)
+        level = _to(params.rgb, dev, out.dtype)[:, None, None, None]
+        out = torch.where(mask, noise.to(out) * level, out)
     if bool(params.cutout_on.any()):
         out = out * (1 - cutout_mask(params.to(dev), size).to(out))
     return out.contiguous()

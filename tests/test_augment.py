@@ -572,3 +572,21 @@ def test_cuda_batch_matches_cpu():
     gpu = A.apply(batch.cuda(), params, 32, "reflection")
     assert gpu.device.type == "cuda"
     torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=0)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_batch_never_waits_for_the_gpu():
+    """CPU-drawn params on a CUDA batch (the trainer's path) move without a stream sync: a blocking
+    CPU -> GPU copy would wait for every queued kernel, several times per training batch."""
+    params = A.draw(_everything(), 8, _gen(19))
+    batch = (torch.rand(8, 3, 40, 48, generator=_gen(20)) * 255).to(torch.uint8)
+    xb = batch.cuda()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        gpu = A.apply(xb, params, 32, "reflection")
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    cpu = A.apply(batch, params, 32, "reflection")
+    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=0)
