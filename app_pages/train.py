@@ -294,9 +294,11 @@ def curves_figure(job: jobs.JobStatus) -> go.Figure:
             name="error rate", mode="lines+markers", line=dict(color="#d62728"), row=1, col=2,
         )  # fmt: skip
     else:
+        # Paper coordinates: an empty subplot draws no axes for "x2 domain" to refer to.
+        x0, x1 = fig.layout.xaxis2.domain
         fig.add_annotation(
             text="measured on the validation set<br>at the end of each epoch", showarrow=False,
-            xref="x2 domain", yref="y2 domain", x=0.5, y=0.5, font=dict(color="#7f7f7f"),
+            xref="paper", yref="paper", x=(x0 + x1) / 2, y=0.5, font=dict(color="#7f7f7f"),
         )  # fmt: skip
     fig.update_xaxes(title_text="batch", row=1, col=1)
     fig.update_xaxes(title_text="epoch (as in the table)", dtick=1, row=1, col=2)
