@@ -206,10 +206,11 @@ def test_make_shapes_boxes_tightly_contain_the_object(shapes):
         ys, xs = torch.nonzero(mask, as_tuple=True)
         x0, y0, x1, y1 = shapes.boxes[i].tolist()
         assert (x0, y0, x1, y1) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-        # A minority of the image, but not a speck.
+        # A minority of the image (a heatmap pointing at the box means something), but big
+        # enough for a CNN trained from scratch to learn the shapes in minutes on a CPU.
         frac = mask.float().mean().item()
-        assert 0.015 < frac < 0.25
-        assert (x1 - x0) * (y1 - y0) <= 0.26 * 48 * 48
+        assert 0.03 < frac < 0.25
+        assert 0.08 * 48 * 48 <= (x1 - x0) * (y1 - y0) <= 0.36 * 48 * 48
 
 
 def test_make_shapes_area_matches_geometry():
