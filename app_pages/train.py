@@ -27,6 +27,7 @@ PADDING_HELP = (
     "border = the edge pixel repeated, reflection = the picture mirrored (the lesson's default)."
 )
 LIVE_EVERY_S = 1.0  # refresh period of the live view while a job runs
+IDLE_POLL_S = 5.0  # while idle, how often to look for a job another tab has started
 LEGEND_ON_TOP = dict(orientation="h", yanchor="bottom", y=1.08, xanchor="left", x=0)
 MAX_PLOT_POINTS = 3000  # batch curves are thinned beyond this so the browser stays responsive
 
@@ -426,8 +427,11 @@ def show_job(job: jobs.JobStatus) -> None:
 
 
 def live(was_running: bool) -> None:
-    """Re-read the job from disk (every second while it runs); its end triggers one full rerun."""
+    """Re-read the job from disk (every second while it runs); its end triggers one full rerun, and
+    so does a job started from another tab (checked every few seconds while idle)."""
     with ui.user_errors("Reading the training job"):
+        if not was_running and jobs.current() is not None:
+            st.rerun(scope="app")  # disable Start, enable Stop, follow the new job live
         view = st.session_state.get("train_view_run")
         job = jobs.status() if was_running or not view else jobs.status(view)
         if job is None:
@@ -495,7 +499,7 @@ if config is not None:
         show_summary(config, n_classes(config))
 
 st.subheader("Live")
-st.fragment(run_every=LIVE_EVERY_S if running else None)(live)(running)
+st.fragment(run_every=LIVE_EVERY_S if running else IDLE_POLL_S)(live)(running)
 past_runs()
 ui.show_code(
     tr.one_cycle,

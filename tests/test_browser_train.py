@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from .browser_kit import assert_no_exception, open_page, screenshot, wait_for_run
 
@@ -54,11 +55,19 @@ def setup_tiny(pg, n_shapes: int | None = None) -> None:
 
 
 def test_tiny_job_runs_to_a_checkpoint_the_heatmap_page_opens(page):
+    watcher = page.context.new_page()  # a second tab, left alone on the Training page
+    watcher.goto(page.url)
+    wait_for_run(watcher)
+    open_page(watcher, "Training")
+    assert "No training runs yet." in main_text(watcher)
     setup_tiny(page)
-    assert "No training runs yet." in main_text(page)
     page.locator(".st-key-train_start button").click()
     wait_for_run(page)
-    assert page.locator(".st-key-train_start button").is_disabled()
+    expect(page.locator(".st-key-train_start button")).to_be_disabled(timeout=15_000)
+    # The idle tab notices the job by itself (it polls every few seconds) and follows it.
+    wait_for_text(watcher, re.compile(r"Job \S+ is running for the whole server"), 30)
+    expect(watcher.locator(".st-key-train_start button")).to_be_disabled(timeout=15_000)
+    watcher.close()
     # The live view refreshes on its own (st.fragment(run_every=...)): no clicks until it ends.
     wait_for_text(page, "Finished: checkpoint shapes-tiny saved in weights/.")
     wait_for_run(page)
@@ -66,7 +75,7 @@ def test_tiny_job_runs_to_a_checkpoint_the_heatmap_page_opens(page):
     assert "epochs 1/1" in body
     assert "cache (192, 3, 37, 37) uint8 on cpu" in body  # 240 shapes, 80 % for training
     assert live_state(page).endswith(" done")
-    assert page.locator(".st-key-train_start button").is_enabled()
+    expect(page.locator(".st-key-train_start button")).to_be_enabled(timeout=15_000)
     assert_no_exception(page)
     screenshot(page, "train-finished")
 
@@ -84,27 +93,29 @@ def test_tiny_job_runs_to_a_checkpoint_the_heatmap_page_opens(page):
 
 
 def test_second_tab_refused_refresh_reattaches_stop_saves(page):
+    setup_tiny(page, n_shapes=3000)
     other = page.context.new_page()
     other.goto(page.url)
     wait_for_run(other)
     setup_tiny(other)
-    setup_tiny(page, n_shapes=3000)
     before = live_state(page)  # the previous test's finished run, when run in one module
     page.locator(".st-key-train_start button").click()
     wait_for_run(page)
     run_id, state = live_state(page).split()
     assert run_id != before.split(" ")[0] and state in ("starting", "running")
 
-    # The other tab has not rerun since: its Start still looks enabled, and is refused.
-    assert other.locator(".st-key-train_start button").is_enabled()
-    other.locator(".st-key-train_start button").click()
-    wait_for_run(other)
-    err = other.locator(f"{MAIN} [data-testid='stAlertContentError']").first.inner_text()
-    assert err == (
-        f"Starting the training job failed: Training job {run_id} is already running; stop it "
-        "or wait for it to finish."
-    )
-    assert other.locator(".st-key-train_start button").is_disabled()
+    # Unless its idle poll has already noticed the job, the other tab's Start still looks
+    # enabled: a click there is refused with a sentence naming the running job.
+    if other.locator(".st-key-train_start button").is_enabled():
+        other.locator(".st-key-train_start button").click()
+        wait_for_run(other)
+        err = other.locator(f"{MAIN} [data-testid='stAlertContentError']").first.inner_text()
+        assert err == (
+            f"Starting the training job failed: Training job {run_id} is already running; "
+            "stop it or wait for it to finish."
+        )
+    wait_for_text(other, f"Job {run_id} is running for the whole server", 30)
+    expect(other.locator(".st-key-train_start button")).to_be_disabled(timeout=15_000)
     other.close()
 
     # A refresh is a new session: it finds the same job running and keeps following it.
@@ -113,7 +124,7 @@ def test_second_tab_refused_refresh_reattaches_stop_saves(page):
     wait_for_run(page)
     assert live_state(page) in (f"{run_id} running", f"{run_id} starting")
     wait_for_text(page, BATCH_PROGRESS, 60)
-    assert page.locator(".st-key-train_stop button").is_enabled()
+    expect(page.locator(".st-key-train_stop button")).to_be_enabled(timeout=15_000)
 
     page.locator(".st-key-train_stop button").click()
     wait_for_text(page, "Stopped on request; checkpoint shapes-tiny saved.", 60)
