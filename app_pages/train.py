@@ -427,11 +427,8 @@ def show_job(job: jobs.JobStatus) -> None:
 
 
 def live(was_running: bool) -> None:
-    """Re-read the job from disk (every second while it runs); its end triggers one full rerun, and
-    so does a job started from another tab (checked every few seconds while idle)."""
+    """Re-read the job from disk (every second while it runs); its end triggers one full rerun."""
     with ui.user_errors("Reading the training job"):
-        if not was_running and jobs.current() is not None:
-            st.rerun(scope="app")  # disable Start, enable Stop, follow the new job live
         view = st.session_state.get("train_view_run")
         job = jobs.status() if was_running or not view else jobs.status(view)
         if job is None:
@@ -440,6 +437,16 @@ def live(was_running: bool) -> None:
         show_job(job)
         if was_running and not job.running:
             st.rerun(scope="app")  # re-enable Start, refresh the list of runs
+
+
+def watch_for_a_job() -> None:
+    """While idle: a job started from another tab reruns this page, which then follows it live.
+
+    It draws nothing, so the charts of a finished run are not redrawn (and un-zoomed) each poll.
+    """
+    with ui.user_errors("Looking for a training job"):
+        if jobs.current() is not None:
+            st.rerun(scope="app")
 
 
 def past_runs() -> None:
@@ -499,7 +506,11 @@ if config is not None:
         show_summary(config, n_classes(config))
 
 st.subheader("Live")
-st.fragment(run_every=LIVE_EVERY_S if running else IDLE_POLL_S)(live)(running)
+if running:
+    st.fragment(run_every=LIVE_EVERY_S)(live)(True)
+else:
+    live(False)
+    st.fragment(run_every=IDLE_POLL_S)(watch_for_a_job)()
 past_runs()
 ui.show_code(
     tr.one_cycle,
