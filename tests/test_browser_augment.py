@@ -5,6 +5,7 @@ change reaches the sections below the settings (they once kept the old padding u
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -32,8 +33,23 @@ def _list_caption(pg) -> str:
     return pg.locator("[data-testid='stCaptionContainer']", has_text="Padding:").first.inner_text()
 
 
-def _shared_sections_use(pg, padding: str, size: int) -> None:
-    """ "List of transforms" and "One resample vs a chain" render with this padding and size."""
+def _eventually(pg, check, timeout_s: float = 60) -> None:
+    """Retry `check` (it asserts) until it passes: a rerun the page asks for itself, or a slider's
+    late commit, may start a moment after the previous run reported done."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            check()
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            pg.wait_for_timeout(250)
+            wait_for_run(pg)
+
+
+def _check_shared(pg, padding: str, size: int) -> None:
+    """The "List of transforms" and "One resample vs a chain" render with this padding and size."""
     assert _list_caption(pg).startswith(f"Padding: {padding}.")
     # the five series tiles and the three comparison images are `size` pixels square
     sizes = pg.evaluate(
@@ -46,6 +62,15 @@ def _shared_sections_use(pg, padding: str, size: int) -> None:
     assert len(sizes) == 8 and all(s == [size, size] for s in sizes), sizes
 
 
+def _check_turned(pg, before: list[tuple[str, str]]) -> None:
+    """A new grid drawn with max_rotate 180°."""
+    now = _tiles(pg)
+    assert len(now) == 9
+    assert [c for _, c in now] != [c for _, c in before]
+    angles = [abs(float(c.split("rotate ")[1].split("°")[0])) for _, c in now if "rotate " in c]
+    assert len(angles) == 9 and max(angles) > 20, angles  # beyond the lesson's ±20°
+
+
 def test_grid_renders_and_every_section_follows_the_settings(page):
     pg = page
     open_page(pg, "Augmentation")
@@ -54,35 +79,31 @@ def test_grid_renders_and_every_section_follows_the_settings(page):
     assert len(tiles) == 9
     # the lesson's defaults: p_affine = p_lighting = 1, so every tile is rotated and lit
     assert all("rotate" in cap and "brightness" in cap for _, cap in tiles)
-    _shared_sections_use(pg, "reflection", 224)
+    _eventually(pg, lambda: _check_shared(pg, "reflection", 224))
 
     # A slider in the settings redraws the grid (other draws: other pictures and captions).
-    thumb = pg.locator(".st-key-augment_max_rotate input[type='range']")
-    thumb.focus()
-    for _ in range(20):
-        pg.keyboard.press("ArrowRight")
+    pg.locator(".st-key-augment_max_rotate input[type='range']").focus()
+    pg.keyboard.press("End")  # one move, to 180°: one rerun
     wait_for_run(pg)
+    _eventually(pg, lambda: _check_turned(pg, tiles))
     turned = _tiles(pg)
-    assert len(turned) == 9
-    assert [c for _, c in turned] != [c for _, c in tiles]
 
     # Padding and size are set in the settings fragment; the sections below must follow at once.
     pg.locator(".st-key-augment_padding label", has_text="zeros").click()
     wait_for_run(pg)
+    _eventually(pg, lambda: _check_shared(pg, "zeros", 224))
     assert_no_exception(pg)
     zeros = _tiles(pg)
     assert [c for _, c in zeros] == [c for _, c in turned]  # same draw ...
     assert [s for s, _ in zeros] != [s for s, _ in turned]  # ... other padding
-    _shared_sections_use(pg, "zeros", 224)
 
-    size = pg.locator(".st-key-augment_size input[type='range']")
-    size.focus()
+    pg.locator(".st-key-augment_size input[type='range']").focus()
     pg.keyboard.press("Home")  # the smallest tile size
     wait_for_run(pg)
+    _eventually(pg, lambda: _check_shared(pg, "zeros", 64))
     assert_no_exception(pg)
     shapes = pg.locator("[data-testid='stCaptionContainer']", has_text="Shapes:").first
     assert "tiles (9, 3, 64, 64)" in shapes.inner_text()
-    _shared_sections_use(pg, "zeros", 64)
     screenshot(pg, "augment")
 
 
