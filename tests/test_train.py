@@ -287,6 +287,15 @@ def test_stop_request_finishes_the_batch_and_saves(tmp_path, one_thread) -> None
     assert meta["complete"] is False and meta["stages_done"] == 0
 
 
+def test_quick_recipe_trains_shapes_unaugmented_and_checks_augment(tmp_path) -> None:
+    cfg = tr.recipe("quick")
+    assert (cfg.data, cfg.augment, cfg.pretrained) == ("shapes", "none", False)
+    # An unknown augmentation name is refused before any data is prepared, not read as "none".
+    with pytest.raises(ValueError, match="augment"):
+        tr.fit(tr.recipe("tiny", augment="Lesson"), tmp_path / "run", weights_folder=tmp_path)
+    assert not list(tmp_path.glob("*.safetensors"))
+
+
 # --------------------------------------------------------------------------- CLI
 
 
