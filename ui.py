@@ -91,7 +91,9 @@ def image_sidebar() -> None:
         name = st.sidebar.selectbox("Sample photo", list(samples), key="sidebar_sample")
         chosen = (name, samples[name])
     name, img = chosen
-    st.sidebar.image(img, caption=f"{name} · {img.width}×{img.height}", width="stretch")
+    st.sidebar.image(
+        images.preview(img), caption=f"{name} · {img.width}×{img.height}", width="stretch"
+    )
     st.session_state[IMAGE_KEY] = chosen
 
 

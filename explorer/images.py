@@ -7,6 +7,7 @@ decode safely with an `ImageError` whose message is one sentence a person unders
 from __future__ import annotations
 
 import io
+import math
 import struct
 import warnings
 from functools import lru_cache
@@ -263,3 +264,22 @@ def resize_short(img: Image.Image, size: int, max_long: int | None = None) -> Im
     if new == (w, h):
         return img.copy()
     return img.resize(new, Image.Resampling.BICUBIC, reducing_gap=3.0)
+
+
+def preview(img: Image.Image, max_side: int = 512, max_aspect: float = 6.0) -> Image.Image:
+    """A copy for display: at most `max_side` px, letterboxed on BACKGROUND to `max_aspect`.
+
+    Browsers (and st.image) scale a picture to the column width; a 3000×1 strip would become
+    0 px tall. Letterboxing keeps every preview at least width/max_aspect tall.
+    """
+    w, h = img.size
+    if w > max_aspect * h or h > max_aspect * w:
+        cw, ch = max(w, math.ceil(h / max_aspect)), max(h, math.ceil(w / max_aspect))
+        canvas = Image.new("RGB", (cw, ch), BACKGROUND)
+        canvas.paste(img.convert("RGB"), ((cw - w) // 2, (ch - h) // 2))
+        img, (w, h) = canvas, (cw, ch)
+    scale = min(1.0, max_side / max(w, h))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return (
+        img.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0) if scale < 1 else img.copy()
+    )

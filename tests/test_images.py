@@ -316,3 +316,18 @@ def test_explorer_does_not_import_streamlit():
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0 and "ok" in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"), [((3000, 1), (512, 85)), ((1, 3000), (85, 512)), ((451, 300), (451, 300))]
+)
+def test_preview_letterboxes_extreme_strips(size, expected):
+    im = Image.new("RGB", size, (255, 0, 0))
+    out = images.preview(im)
+    assert out.size == expected
+    # The strip is kept in the middle (thinned by the downscale, so blended with the margin but
+    # still red); the added margin is the stated background.
+    r, g, b = out.getpixel((out.width // 2, out.height // 2))
+    assert r == 255 and g == b and g < 240
+    if size != expected:
+        assert out.getpixel((0, 0)) == images.BACKGROUND
