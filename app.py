@@ -1,8 +1,10 @@
 """CNN Explorer: routes to the pages and draws the sidebar every page shares."""
 
 import streamlit as st
+import torch
 
 import ui
+from explorer.device import app_threads
 
 st.set_page_config(page_title="CNN Explorer", page_icon=":material/biotech:", layout="wide")
 
@@ -14,6 +16,8 @@ pages = [
     st.Page("app_pages/heatmap.py", title="Heatmap", icon=":material/local_fire_department:"),
 ]
 pg = st.navigation(pages)
+if torch.get_num_threads() != app_threads():
+    torch.set_num_threads(app_threads())
 
 
 ui.image_sidebar()

@@ -129,3 +129,15 @@ def test_pet_source_without_dataset_says_so(app_test):
     assert not at.exception
     assert any("not on disk" in c.value for c in at.caption)
     assert at.main.markdown[-1].value == "page got chelsea 451x300"
+
+
+def test_app_thread_count(monkeypatch):
+    from explorer.device import app_threads
+
+    monkeypatch.setenv("EXPLORER_TORCH_THREADS", "3")
+    assert app_threads() == 3
+    monkeypatch.setenv("EXPLORER_TORCH_THREADS", "zero")
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert app_threads() == 8
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert app_threads() == 1
