@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint unit browser bench clean chromium
+.PHONY: run test lint unit browser bench clean chromium screenshots
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ test: lint unit browser
 
 bench: $(VENV)/.installed-dev
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b | tail -n 1; done
+
+screenshots: browser
+	mkdir -p docs/screenshots
+	cp tests/screenshots/home.png tests/screenshots/augmentation.png tests/screenshots/convolution.png \
+	   tests/screenshots/train-finished.png tests/screenshots/heatmap.png docs/screenshots/
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache tests/screenshots
