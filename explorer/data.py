@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from explorer import paths
+from explorer import paths, procs
 
 PET_REGEX = r"([^/]+)_\d+.jpg$"
 PETS_EXPECTED = 7390
@@ -187,15 +187,7 @@ def _lock_holder(lock: Path) -> int | None:
         pid = int(lock.read_text().strip() or 0)
     except (OSError, ValueError):
         return None
-    if pid <= 0:
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass  # alive, owned by another user
-    return pid
+    return pid if pid > 0 and procs.pid_alive(pid) else None
 
 
 def _download_running(base: Path) -> bool:

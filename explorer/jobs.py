@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from explorer import paths
+from explorer import paths, procs
 
 if TYPE_CHECKING:  # reading runs needs no torch: a status check stays cheap in any process
     from explorer.train import TrainConfig
@@ -66,50 +66,6 @@ class JobStatus:
         return self.checkpoints[-1]["name"] if self.checkpoints else None
 
 
-# --------------------------------------------------------------------------- processes
-
-
-def _proc_start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks (Linux), to tell a reused pid from ours."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may contain spaces; the fields after its ')' are fixed.
-    rest = stat.rsplit(")", 1)[1].split()
-    return int(rest[19]) if len(rest) > 19 else None
-
-
-def _alive(pid: int | None, ticks: int | None = None) -> bool:
-    """Whether `pid` is a running (not zombie) process, and the same one when `ticks` is known."""
-    if not pid:
-        return False
-    try:
-        # Our own finished child stays a zombie until it is reaped; reap it here.
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child (another server process started it): ask the OS below
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        if state in ("Z", "X"):
-            return False
-    except (OSError, IndexError):
-        pass
-    if ticks is not None:
-        now = _proc_start_ticks(pid)
-        if now is not None and now != ticks:
-            return False
-    return True
-
-
 # --------------------------------------------------------------------------- the lock
 
 
@@ -126,9 +82,9 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 def _lock_alive(lock: dict[str, Any]) -> bool:
     if lock.get("pid"):
-        return _alive(lock["pid"], lock.get("ticks"))
+        return procs.pid_alive(lock["pid"], lock.get("ticks"))
     # Between taking the lock and launching the child only the starting process is recorded.
-    return _alive(lock.get("owner_pid"))
+    return procs.pid_alive(lock.get("owner_pid"))
 
 
 def _clean_stale_lock() -> dict[str, Any] | None:
@@ -239,7 +195,7 @@ def start(config: TrainConfig) -> str:
                 env=env,
                 start_new_session=True,  # own process group: Stop signals it, not the server
             )
-        ticks = _proc_start_ticks(proc.pid)
+        ticks = procs.start_ticks(proc.pid)
         job = {
             "run_id": run_id,
             "pid": proc.pid,
@@ -253,8 +209,8 @@ def start(config: TrainConfig) -> str:
         _lock_path().unlink(missing_ok=True)
         raise
     # The Popen object is dropped on purpose: status is read from disk by whichever session asks,
-    # and _alive reaps the child when it ends. Marking it as handled stops Popen's finaliser from
-    # queueing the pid for its own reaping (which would hide the exit from _alive).
+    # and procs.pid_alive reaps the child when it ends. Marking it as handled stops Popen's finaliser from
+    # queueing the pid for its own reaping (which would hide the exit from pid_alive).
     proc.returncode = 0
     return run_id
 
@@ -368,7 +324,7 @@ def status(run_id: str | None = None) -> JobStatus | None:
         elif kind in FINAL_EVENTS:
             final = ev
     st.log_tail = _log_tail(run_dir / "log")
-    alive = _alive(job.get("pid"), job.get("ticks")) if job else False
+    alive = procs.pid_alive(job.get("pid"), job.get("ticks")) if job else False
     if final is not None and final["event"] != "error":
         st.state = final["event"]
     elif final is not None or not alive:

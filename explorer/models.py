@@ -24,7 +24,7 @@ import torch
 from safetensors import SafetensorError
 from torch import Tensor, nn
 
-from explorer import paths
+from explorer import paths, procs
 
 if TYPE_CHECKING:
     import torchvision
@@ -340,16 +340,6 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_stale_temps(folder: Path) -> None:
     """Delete temp files left by a crashed save; never those of a save still running elsewhere."""
     if not folder.is_dir():
@@ -363,7 +353,7 @@ def _remove_stale_temps(folder: Path) -> None:
             age = now - tmp.stat().st_mtime
         except (ValueError, IndexError, OSError):
             continue
-        if pid == os.getpid() or (_pid_alive(pid) and age < _STALE_TMP_S):
+        if pid == os.getpid() or (procs.pid_alive(pid) and age < _STALE_TMP_S):
             continue
         tmp.unlink(missing_ok=True)
 

@@ -1,0 +1,50 @@
+"""Is a process still there? Shared by the job lock, checkpoint temp files and the download lock.
+
+Linux-first: /proc tells zombies and reused pids apart; elsewhere `os.kill(pid, 0)` is the answer.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks (Linux), to tell a reused pid from ours."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces; the fields after its ')' are fixed.
+    rest = stat.rsplit(")", 1)[1].split()
+    return int(rest[19]) if len(rest) > 19 else None
+
+
+def pid_alive(pid: int | None, ticks: int | None = None) -> bool:
+    """Whether `pid` is a running (not zombie) process, and the same one when `ticks` is known."""
+    if not pid:
+        return False
+    try:
+        # Our own finished child stays a zombie until it is reaped; reap it here.
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child (another server process started it): ask the OS below
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state in ("Z", "X"):
+            return False
+    except (OSError, IndexError):
+        pass
+    if ticks is not None:
+        now = start_ticks(pid)
+        if now is not None and now != ticks:
+            return False
+    return True
