@@ -100,7 +100,7 @@ def bench_page(repeats: int = 12) -> dict[str, float]:
         cache = ScriptCache()
         t0 = time.perf_counter()
         cache.get_bytecode(str(ROOT / "app.py"))
-        cache.get_bytecode(str(ROOT / "pages" / "convolve.py"))
+        cache.get_bytecode(str(ROOT / "app_pages" / "convolve.py"))
         compile_t.append((time.perf_counter() - t0) * 1000)
     mc = statistics.median(compile_t)
     return {
