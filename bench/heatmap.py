@@ -92,6 +92,8 @@ def slider_timings(repeats: int) -> dict:
     at.run()
     at.switch_page("app_pages/heatmap.py")
     at.run()
+    at.session_state["heatmap_tab"] = "Channels"  # only the open tab is drawn
+    at.run()
     if at.exception:
         raise RuntimeError(f"The heatmap page failed: {at.exception[0].value}")
     slide, recompute = [], []
