@@ -13,6 +13,7 @@ Run: .venv/bin/python bench/train.py [--n-images N] [--size S] [--arch A] [--rou
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -166,22 +167,26 @@ def baseline_runner(files: list[Path], args, device: torch.device, bs: int) -> C
     return step
 
 
-def images_per_s(steps: dict[str, Callable[[], None]], bs: int, args, device) -> dict[str, float]:
-    """Median images/s over `rounds` rounds of `steps` steps each, the pipelines interleaved."""
-    for f in steps.values():  # warm-up: cuDNN autotuning, worker start-up, allocator
-        for _ in range(args.warmup):
-            f()
+def images_per_s(step: Callable[[], None], bs: int, args, device) -> float:
+    """Median images/s over `rounds` rounds of `steps` steps each.
+
+    The pipelines are measured one after the other, not interleaved: between its rounds the
+    baseline's DataLoader refills its prefetch queue, and its worker processes and the main
+    process's pin-memory thread then take cores and the GIL from whatever runs beside them (on an
+    H200 machine this halved our launch-bound step's rate).
+    """
+    for _ in range(args.warmup):  # warm-up: cuDNN autotuning, worker start-up, allocator
+        step()
     sync(device)
-    rates: dict[str, list[float]] = {k: [] for k in steps}
+    rates: list[float] = []
     for _ in range(args.rounds):
-        for k, f in steps.items():
-            sync(device)
-            t0 = time.perf_counter()
-            for _ in range(args.steps):
-                f()
-            sync(device)
-            rates[k].append(args.steps * bs / (time.perf_counter() - t0))
-    return {k: statistics.median(v) for k, v in rates.items()}
+        sync(device)
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        sync(device)
+        rates.append(args.steps * bs / (time.perf_counter() - t0))
+    return statistics.median(rates)
 
 
 def profile_step(step: Callable[[], None], device: torch.device, n: int = 10) -> None:
@@ -279,14 +284,16 @@ def main() -> None:
         result["decode_once_s"] = round(decode_s, 2)
         by_bs = {}
         for bs in batch_sizes:
-            base = baseline_runner(files, args, device, bs)
-            rates = images_per_s({"ours": make_ours(bs), "baseline": base}, bs, args, device)
+            ours = images_per_s(make_ours(bs), bs, args, device)
+            base_step = baseline_runner(files, args, device, bs)
+            base = images_per_s(base_step, bs, args, device)
+            del base_step  # ends the DataLoader's workers before anything else is timed
+            gc.collect()
             by_bs[bs] = {
-                "ours_images_per_s": round(rates["ours"], 1),
-                "baseline_images_per_s": round(rates["baseline"], 1),
-                "speedup": round(rates["ours"] / rates["baseline"], 2),
+                "ours_images_per_s": round(ours, 1),
+                "baseline_images_per_s": round(base, 1),
+                "speedup": round(ours / base, 2),
             }
-            del base
         result.update(by_bs[batch_sizes[0]], by_batch_size=by_bs)
         if args.profile:
             profile_step(make_ours(batch_sizes[0]), device)
