@@ -97,6 +97,13 @@ def cpu_grid(iters: int) -> dict[str, object]:
         return F.grid_sample(x[None], g, padding_mode="reflection", align_corners=True)
 
     geometry_params = aug.draw(settings, N, gen)
+    tiles = bare_batched()
+    b = torch.full((N, 1, 1, 1), 0.3)  # any brightness/contrast: the cost is the same
+
+    def bare_lighting() -> torch.Tensor:
+        # the lesson's lighting on the 9 tiles and nothing else: logit, multiply-add, sigmoid
+        return torch.sigmoid_(torch.logit(tiles).mul_(b).add_(b))
+
     t, cpu = median_ms(
         {
             "ours": ours,
@@ -105,6 +112,7 @@ def cpu_grid(iters: int) -> dict[str, object]:
             "tv_uint8": lambda: [tv_u8(x_u8) for _ in range(N)],
             "bare_batched": bare_batched,
             "bare_stacked": bare_stacked,
+            "bare_lighting": bare_lighting,
         },
         iters,
     )
@@ -122,6 +130,10 @@ def cpu_grid(iters: int) -> dict[str, object]:
             "floor_ratio": round(m["ours"] / floor, 2),
             "geometry_ms": round(m["ours_geometry"], 2),
             "floor_ratio_geometry": round(m["ours_geometry"] / floor, 2),
+            # exact logit-space lighting has a floor of its own (a log and an exp per value)
+            "lighting_floor_ms": round(m["bare_lighting"], 2),
+            "floor_with_lighting_ms": round(floor + m["bare_lighting"], 2),
+            "floor_with_lighting_ratio": round(m["ours"] / (floor + m["bare_lighting"]), 2),
         }
 
     ref = aug.reference_resample(x, ANGLE, ZOOM, SIZE, "reflection")
