@@ -163,7 +163,15 @@ def setup(running: bool) -> tr.TrainConfig | None:
             )
         else:
             st.caption("CUDA: bf16 autocast, channels_last, data and augmentation on the GPU.")
-        st.number_input("Batch size", 1, 1024, step=8, key="train_batch_size")
+        st.number_input(
+            "Batch size",
+            1,
+            1024,
+            step=8,
+            key="train_batch_size",
+            help="The lesson uses 64. On a GPU, 256 trains about twice as many images per second "
+            "(measured on an H200: 3,800 vs 8,300); lower it if a run says the GPU is out of memory.",
+        )
         st.selectbox(
             "Padding mode",
             ["reflection", "border", "zeros"],
