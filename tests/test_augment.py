@@ -360,6 +360,22 @@ def test_cutout_zeroes_the_holes_and_nothing_else():
     torch.testing.assert_close(out[:, ~hole], img[:, ~hole], **TOL)
 
 
+def test_sampling_grid_is_the_homography_of_every_pixel_centre_and_contiguous():
+    # oracle: each output pixel centre (x, y, 1) through the float64 matrix, divided by its z
+    p = A.draw(A.AugSettings.lesson(), 5, _gen(4))
+    in_hw, size = (30, 41), 17
+    mats = A.matrices(p, in_hw)
+    lin = torch.linspace(-1, 1, size, dtype=torch.float64)
+    ys, xs = torch.meshgrid(lin, lin, indexing="ij")
+    pts = torch.stack([xs, ys, torch.ones_like(xs)], -1).reshape(-1, 3)
+    h = torch.einsum("nij,pj->npi", mats, pts)
+    assert bool((h[..., 2] > 0).all())  # the lesson's warps keep every point in front
+    expected = (h[..., :2] / h[..., 2:]).reshape(5, size, size, 2)
+    grid = A.sampling_grid(p, in_hw, size)
+    assert grid.shape == (5, size, size, 2) and grid.is_contiguous()  # CPU grid_sample's fast path
+    torch.testing.assert_close(grid.double(), expected, atol=2e-6, rtol=0)
+
+
 def test_jitter_moves_each_sample_at_most_its_magnitude():
     p = A.draw(A.AugSettings.off(max_jitter=0.05, p_jitter=1.0), 3, _gen(9))
     still = A.sampling_grid(p.set(jitter=0.0), (20, 20), 16)
