@@ -37,7 +37,12 @@ MAX_PLOT_POINTS = 3000  # batch curves are thinned beyond this so the browser st
 
 def _apply_recipe() -> None:
     """Copy the chosen recipe's settings into the widgets (a callback, so it runs before them)."""
-    cfg = tr.recipe(st.session_state["train_recipe"])
+    st.session_state.pop("train_stage_rows", None)  # the recipe's own stages table
+    _show_config(tr.recipe(st.session_state["train_recipe"]))
+
+
+def _show_config(cfg: tr.TrainConfig) -> None:
+    """Put a config's settings into the widgets' state."""
     data = cfg.data if cfg.data in DATASETS else "folder"
     st.session_state.update(
         train_data=data,
@@ -48,6 +53,10 @@ def _apply_recipe() -> None:
         train_name=cfg.name,
         train_n_shapes=cfg.n_shapes,
     )
+    if data == "folder":
+        st.session_state.update(
+            train_folder=cfg.data.removeprefix("folder:"), train_label_regex=cfg.label_regex or ""
+        )
 
 
 def _request_start() -> None:
@@ -55,8 +64,29 @@ def _request_start() -> None:
     st.session_state["train_start_requested"] = True
 
 
+def _running_config() -> tr.TrainConfig | None:
+    """The running job's config, or None (no job, or one whose config cannot be read)."""
+    try:
+        run_id = jobs.current()
+        return tr.TrainConfig.from_dict(jobs.status(run_id).config) if run_id else None
+    except Exception:  # noqa: BLE001 - a page refresh must not fail on an odd job folder
+        return None
+
+
 def _init_state() -> None:
     if "train_recipe" not in st.session_state:
+        running = _running_config()
+        if running is not None:
+            # A refresh or a new tab while a job runs: show the settings of the job people see
+            # training below, not a default recipe.
+            st.session_state["train_recipe"] = (
+                running.recipe if running.recipe in tr.RECIPES else "lesson"
+            )
+            _show_config(running)
+            st.session_state["train_stage_rows"] = tr.stage_rows(running.stages)
+            if running.device == "cpu" or (running.device == "cuda" and torch.cuda.is_available()):
+                st.session_state["train_device"] = running.device
+            return
         # On a CPU the lesson's recipe would take hours: start people on the quick one.
         st.session_state["train_recipe"] = "lesson" if torch.cuda.is_available() else "quick"
         _apply_recipe()
@@ -180,14 +210,16 @@ def setup(running: bool) -> tr.TrainConfig | None:
         )
         st.text_input("Checkpoint name", key="train_name", help="Saved as weights/NAME.safetensors")
     recipe = st.session_state["train_recipe"]
+    restored = st.session_state.get("train_stage_rows")  # a running job's stages, after a refresh
     st.markdown(
         "**Stages** — one `fit_one_cycle` each. A single learning rate `x` means fastai's "
         "`slice(x)` (the head gets x, the body x/10); `lo:hi` means `slice(lo, hi)`, spread "
         "geometrically over the three layer groups."
     )
     rows = st.data_editor(
-        pd.DataFrame(tr.stage_rows(tr.recipe(recipe).stages)),
-        key=f"train_stages_{recipe}",  # a new recipe starts from its own table
+        pd.DataFrame(restored if restored else tr.stage_rows(tr.recipe(recipe).stages)),
+        # a new recipe starts from its own table
+        key=f"train_stages_{recipe}" + ("_job" if restored else ""),
         num_rows="dynamic",
         width="stretch",
         disabled=running,

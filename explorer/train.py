@@ -73,6 +73,7 @@ class TrainConfig:
     seed: int = (
         2  # split, initialisation, shuffling and augmentation seed (the lesson's split seed)
     )
+    recipe: str = ""  # the named recipe this config started from ("" = none); for the page
     presize_scale: float = 1.15  # the cache holds images this much larger than a stage's size
     n_shapes: int = 2000  # number of synthetic images when data == "shapes"
     label_regex: str | None = None  # folder data: regex on the file name, None = sub-folder names
@@ -169,7 +170,7 @@ def recipe(name: str, /, **overrides: Any) -> TrainConfig:
     bad = set(overrides) - fields
     if bad:
         raise ValueError(f"Unknown config field(s): {', '.join(sorted(bad))}.")
-    return dataclasses.replace(cfg, **overrides)
+    return dataclasses.replace(cfg, **{"recipe": name, **overrides})
 
 
 def parse_lr(text: str) -> LR:

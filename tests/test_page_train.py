@@ -95,6 +95,35 @@ def test_second_tab_start_is_refused_naming_the_running_job(app_test) -> None:
             time.sleep(0.5)
 
 
+def test_a_new_tab_shows_the_running_jobs_settings(app_test) -> None:
+    first = app_test("train", timeout=90)
+    # not the page's default recipe, and enough shapes to still be running below
+    first.selectbox(key="train_recipe").set_value("tiny").run()
+    first.number_input(key="train_n_shapes").set_value(20000).run()
+    first.text_input(key="train_name").set_value("restored").run()
+    first.number_input(key="train_batch_size").set_value(48).run()
+    first.selectbox(key="train_padding").set_value("zeros").run()
+    first.button(key="train_start").click().run()
+    try:
+        assert jobs.current() is not None
+        second = app_test("train", timeout=90)  # a refresh is a new session, like this one
+        assert not second.exception
+        assert second.selectbox(key="train_recipe").value == "tiny"
+        assert second.text_input(key="train_name").value == "restored"
+        assert second.number_input(key="train_batch_size").value == 48
+        assert second.selectbox(key="train_padding").value == "zeros"
+        assert second.radio(key="train_data").value == "shapes"
+        assert second.number_input(key="train_n_shapes").value == 20000
+        stages = second.dataframe[0].value  # the stages editor shows the job's one epoch
+        assert list(stages["epochs"]) == [1] and list(stages["size"]) == [32]
+        assert second.button(key="train_start").disabled
+    finally:
+        jobs.stop()
+        end = time.monotonic() + 60
+        while jobs.current() and time.monotonic() < end:
+            time.sleep(0.5)
+
+
 def test_unusable_folder_is_reported_before_start(app_test, tmp_path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
