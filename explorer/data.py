@@ -14,6 +14,7 @@ import socket
 import tarfile
 import threading
 import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -154,6 +155,27 @@ def _reachable(url: str, timeout: float) -> None:
     socket.create_connection((parsed.hostname or "", port), timeout=timeout).close()
 
 
+def _fetch_archives(base: Path, stall_timeout: float) -> None:
+    """Download the archives torchvision would download, each read with a timeout.
+
+    torchvision's own download reads without one, so a connection that stalls mid-file would hang
+    the download (and its lock) forever. Archives already present and intact are kept; torchvision
+    then finds them, checks them again and extracts them.
+    """
+    from torchvision.datasets import OxfordIIITPet
+    from torchvision.datasets.utils import check_integrity
+
+    base.mkdir(parents=True, exist_ok=True)
+    for url, md5 in OxfordIIITPet._RESOURCES:
+        path = base / os.path.basename(urlparse(url).path)
+        if check_integrity(str(path), md5):
+            continue
+        request = urllib.request.Request(url, headers={"User-Agent": "cnn-explorer"})
+        with urllib.request.urlopen(request, timeout=stall_timeout) as answer:
+            with open(path, "wb") as out:
+                shutil.copyfileobj(answer, out, 1 << 20)
+
+
 def _pets_progress(base: Path) -> tuple[str, float]:
     """Guess what the download is doing from the files on disk; fraction of the whole job."""
     images_gz = base / "images.tar.gz"
@@ -219,6 +241,7 @@ def download_pets(
     root: Path | str | None = None,
     progress: Callable[[str, float], None] | None = None,
     timeout: float = 10.0,
+    stall_timeout: float = 60.0,
 ) -> None:
     """Download and extract Oxford-IIIT Pet (≈800 MB) through torchvision into root.
 
@@ -229,6 +252,7 @@ def download_pets(
         progress: called from the calling thread with (what is happening, fraction 0..1) about
             twice a second, and with ("Done", 1.0) at the end.
         timeout: seconds to wait for the server to answer before giving up.
+        stall_timeout: seconds without a byte from the server, mid-download, before giving up.
 
     Raises:
         DatasetUnavailable: no network, a corrupt archive, a full disk, or another download running.
@@ -247,6 +271,7 @@ def download_pets(
 
     def work() -> None:
         try:
+            _fetch_archives(base, stall_timeout)
             torchvision.datasets.OxfordIIITPet(str(root), download=True)
         except BaseException as exc:  # handed to the calling thread, which re-raises it
             failure.append(exc)

@@ -361,6 +361,22 @@ def test_download_pets_from_a_server_and_repair_a_half_extracted_tree(tmp_path, 
     data.download_pets(root)
 
 
+def test_a_stalled_download_gives_up_and_frees_the_lock(tmp_path, pet_server):
+    # The server accepts the connection and then sends nothing (the gate holds every GET).
+    root = tmp_path / "root"
+    pet_server.gate.clear()
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(data.DatasetUnavailable, match="did not answer"):
+            data.download_pets(root, stall_timeout=1.0)
+    finally:
+        pet_server.gate.set()
+    assert time.monotonic() - t0 < 20
+    assert data.pets_status(root)["downloading"] is False  # a retry is not refused
+    data.download_pets(root)  # and it works once the server answers again
+    assert data.pets_status(root)["state"] == "ready"
+
+
 def test_interrupted_caller_leaves_the_download_running_and_locked(tmp_path, pet_server):
     # A Streamlit rerun raises inside the progress callback; the download must go on in its
     # thread, keep the lock, and refuse a second download until it is done.
