@@ -22,6 +22,8 @@ DATASETS = {
     "pets": "Oxford-IIIT Pet (37 breeds)",
     "folder": "A folder of my images",
 }
+BATCH_SIZES = (1, 1024)  # the widgets' ranges
+N_SHAPES = (100, 50_000)
 PADDING_HELP = (
     "What augmentation shows where a rotated or zoomed-out picture leaves the frame: zeros = black, "
     "border = the edge pixel repeated, reflection = the picture mirrored (the lesson's default)."
@@ -41,17 +43,22 @@ def _apply_recipe() -> None:
     _show_config(tr.recipe(st.session_state["train_recipe"]))
 
 
+def _clamp(v: int, bounds: tuple[int, int]) -> int:
+    return min(max(int(v), bounds[0]), bounds[1])
+
+
 def _show_config(cfg: tr.TrainConfig) -> None:
-    """Put a config's settings into the widgets' state."""
+    """Put a config's settings into the widgets' state (numbers clamped to the widgets' ranges: a
+    job started from the CLI may use values the page does not offer)."""
     data = cfg.data if cfg.data in DATASETS else "folder"
     st.session_state.update(
         train_data=data,
         train_arch=cfg.arch,
         train_pretrained=cfg.pretrained,
-        train_batch_size=cfg.batch_size,
+        train_batch_size=_clamp(cfg.batch_size, BATCH_SIZES),
         train_padding=cfg.padding_mode,
         train_name=cfg.name,
-        train_n_shapes=cfg.n_shapes,
+        train_n_shapes=_clamp(cfg.n_shapes, N_SHAPES),
     )
     if data == "folder":
         st.session_state.update(
@@ -167,9 +174,7 @@ def setup(running: bool) -> tr.TrainConfig | None:
                     st.error(f"This folder cannot be used yet: {exc}")
                     ready = False
         else:
-            st.number_input(
-                "Number of synthetic images", 100, 50_000, step=100, key="train_n_shapes"
-            )
+            st.number_input("Number of synthetic images", *N_SHAPES, step=100, key="train_n_shapes")
         st.selectbox("Architecture", list(models.ARCHS), key="train_arch")
         st.checkbox(
             "Start from ImageNet weights (pretrained)",
@@ -195,8 +200,7 @@ def setup(running: bool) -> tr.TrainConfig | None:
             st.caption("CUDA: bf16 autocast, channels_last, data and augmentation on the GPU.")
         st.number_input(
             "Batch size",
-            1,
-            1024,
+            *BATCH_SIZES,
             step=8,
             key="train_batch_size",
             help="The lesson uses 64. On a GPU, 256 trains about twice as many images per second "

@@ -9,6 +9,7 @@ set -u
 PY=${PYTHON:-python3}
 OUT=${OUT:-bench/gpu-out}
 mkdir -p "$OUT"
+: >"$OUT/summary.txt"
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 
 step() {  # step NAME TIMEOUT_S CMD...: run, tee to $OUT/NAME.txt, report status and seconds

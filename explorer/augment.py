@@ -767,6 +767,8 @@ def _lighting_(logits: Tensor, brightness: Tensor, contrast: Tensor) -> Tensor:
     c = contrast.to(torch.float64)
     shift = _to(b * c, logits.device, logits.dtype)[:, None, None, None]
     scale = _to(c, logits.device, logits.dtype)[:, None, None, None]
+    if logits.requires_grad:  # out= is not differentiable: two in-place passes instead
+        return torch.sigmoid_(logits.mul_(scale).add_(shift))
     # (L + b) · c as one multiply-add pass: L · c + b · c
     return torch.sigmoid_(torch.addcmul(shift, logits, scale, out=logits))
 

@@ -170,30 +170,42 @@ def _fetch_archives(base: Path, stall_timeout: float) -> None:
         path = base / os.path.basename(urlparse(url).path)
         if check_integrity(str(path), md5):
             continue
-        request = urllib.request.Request(url, headers={"User-Agent": "cnn-explorer"})
-        with urllib.request.urlopen(request, timeout=stall_timeout) as answer:
-            with open(path, "wb") as out:
-                shutil.copyfileobj(answer, out, 1 << 20)
+        part = path.with_name(path.name + ".part")
+        try:
+            request = urllib.request.Request(url, headers={"User-Agent": "cnn-explorer"})
+            with urllib.request.urlopen(request, timeout=stall_timeout) as answer:
+                with open(part, "wb") as out:
+                    shutil.copyfileobj(answer, out, 1 << 20)
+            # http.client ends a body cut short without an error, and a proxy may answer with a
+            # page of its own: only a whole, matching archive takes the archive's name (else
+            # torchvision would download it again, without a timeout).
+            if not check_integrity(str(part), md5):
+                raise RuntimeError(f"{path.name} arrived incomplete or altered (checksum mismatch)")
+            os.replace(part, path)
+        finally:
+            part.unlink(missing_ok=True)
 
 
 def _pets_progress(base: Path) -> tuple[str, float]:
-    """Guess what the download is doing from the files on disk; fraction of the whole job."""
-    images_gz = base / "images.tar.gz"
-    annotations = base / "annotations"
-    if annotations.is_dir():
+    """Guess what the download is doing from the files on disk; fraction of the whole job.
+
+    Both archives download first (each to NAME.part, renamed when whole), then torchvision
+    extracts the images and the annotations.
+    """
+    if (base / "annotations").is_dir():
         return "Extracting annotations", 0.99
-    if (base / "annotations.tar.gz").exists():
-        return "Downloading annotations", 0.97
     n = _count_jpgs(base / "images")
     if n:
         return f"Extracting images ({n} of {PETS_EXPECTED})", 0.85 + 0.12 * n / PETS_EXPECTED
-    if images_gz.exists():
+    if any((base / name).exists() for name in ("annotations.tar.gz", "annotations.tar.gz.part")):
+        return "Downloading annotations", 0.82
+    for name in ("images.tar.gz.part", "images.tar.gz"):
         try:
-            got = images_gz.stat().st_size
+            got = (base / name).stat().st_size
         except OSError:
-            got = 0
+            continue
         total = _PETS_ARCHIVES["images.tar.gz"]
-        return f"Downloading images ({got / 1e6:.0f} of {total / 1e6:.0f} MB)", 0.85 * min(
+        return f"Downloading images ({got / 1e6:.0f} of {total / 1e6:.0f} MB)", 0.8 * min(
             got / total, 1.0
         )
     return "Connecting", 0.0

@@ -314,6 +314,16 @@ def test_lighting_matches_closed_forms():
     torch.testing.assert_close(con, x**c / (x**c + (1 - x) ** c))
 
 
+def test_lighting_gradient_matches_the_closed_form():
+    # d/dx sigmoid(c · (logit x + logit b)) = c · y (1 - y) / (x (1 - x)), checked by autograd
+    x = torch.tensor([[[[0.2, 0.5], [0.7, 0.9]]]], dtype=torch.float64, requires_grad=True)
+    b, c = torch.tensor([0.3], dtype=torch.float64), torch.tensor([1.5], dtype=torch.float64)
+    y = A.lighting(x, b, c)
+    y.sum().backward()
+    xd, yd = x.detach(), y.detach()
+    torch.testing.assert_close(x.grad, 1.5 * yd * (1 - yd) / (xd * (1 - xd)))
+
+
 def test_lesson_draws_stay_in_fastai_ranges():
     s = A.AugSettings.lesson()
     assert (s.max_rotate, s.max_zoom, s.max_lighting, s.max_warp) == (20.0, 1.3, 0.4, 0.4)

@@ -307,10 +307,19 @@ def pet_server(tmp_path, monkeypatch):
         resources.append((part, md5))
     gate = threading.Event()  # a test may close it to hold every GET (a slow download)
     gate.set()
+    cut: set[str] = set()  # paths whose body stops half-way (a connection that drops)
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self):
             gate.wait(30)
+            if self.path in cut:
+                body = (site / self.path.lstrip("/")).read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                self.close_connection = True
+                return
             super().do_GET()
 
         def log_message(self, *args):
@@ -320,6 +329,7 @@ def pet_server(tmp_path, monkeypatch):
         ("127.0.0.1", 0), partial(Handler, directory=str(site))
     )
     server.gate = gate
+    server.cut = cut
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     port = server.server_address[1]
@@ -374,6 +384,21 @@ def test_a_stalled_download_gives_up_and_frees_the_lock(tmp_path, pet_server):
     assert time.monotonic() - t0 < 20
     assert data.pets_status(root)["downloading"] is False  # a retry is not refused
     data.download_pets(root)  # and it works once the server answers again
+    assert data.pets_status(root)["state"] == "ready"
+
+
+def test_a_download_cut_short_is_refused_not_kept(tmp_path, pet_server):
+    # http.client ends a short body quietly; the half archive must not take the archive's name
+    # (torchvision would then fetch it again with no timeout at all).
+    root = tmp_path / "root"
+    pet_server.cut.add("/images.tar.gz")
+    with pytest.raises(data.DatasetUnavailable, match="incomplete or corrupt"):
+        data.download_pets(root, stall_timeout=5.0)
+    base = root / "oxford-iiit-pet"
+    assert not (base / "images.tar.gz").exists() and not (base / "images.tar.gz.part").exists()
+    assert data.pets_status(root)["downloading"] is False
+    pet_server.cut.clear()
+    data.download_pets(root)
     assert data.pets_status(root)["state"] == "ready"
 
 
