@@ -762,15 +762,14 @@ def lighting(x: Tensor, brightness: Tensor, contrast: Tensor) -> Tensor:
 
 
 def _lighting_(logits: Tensor, brightness: Tensor, contrast: Tensor) -> Tensor:
-    """`lighting` on logits computed already, in place (one multiply-add, one sigmoid)."""
+    """`lighting` on logits computed already, in place (a multiply, an add, a sigmoid)."""
     b = torch.logit(brightness.to(torch.float64))  # tiny: composed where the params live
     c = contrast.to(torch.float64)
     shift = _to(b * c, logits.device, logits.dtype)[:, None, None, None]
     scale = _to(c, logits.device, logits.dtype)[:, None, None, None]
-    if logits.requires_grad:  # out= is not differentiable: two in-place passes instead
-        return torch.sigmoid_(logits.mul_(scale).add_(shift))
-    # (L + b) · c as one multiply-add pass: L · c + b · c
-    return torch.sigmoid_(torch.addcmul(shift, logits, scale, out=logits))
+    # (L + b) · c as L · c + b · c: two passes, each vectorised on the CPU (a one-pass addcmul
+    # with two per-sample operands runs a scalar loop there, 5× slower)
+    return torch.sigmoid_(logits.mul_(scale).add_(shift))
 
 
 def apply(img: Tensor, params: AugParams, size: int, padding_mode: str = "reflection") -> Tensor:
