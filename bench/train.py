@@ -257,6 +257,8 @@ def main() -> None:
     p.add_argument("--profile", action="store_true", help="print a profile of our step (stderr)")
     args = p.parse_args()
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    if max(batch_sizes) > args.n_images * 0.95:  # the baseline drops a partial last batch
+        p.error("every batch size must fit in the training images (95 % of --n-images)")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device("cuda" if cuda else "cpu")
