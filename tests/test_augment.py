@@ -6,7 +6,8 @@ import math
 from dataclasses import replace
 
 import pytest
-import safetensors.torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 import torch
 import torch.nn.functional as F
 
@@ -470,8 +471,8 @@ def test_same_generator_same_output_and_saved_params_same_output():
     assert not torch.allclose(a, c)
     params = A.draw(s, 5, _gen(13))
     # Saved the way the project saves tensors (safetensors: nothing is unpickled), then reloaded.
-    blob = safetensors.torch.save({k: v.contiguous() for k, v in params.__dict__.items()})
-    loaded = A.AugParams(**safetensors.torch.load(blob))
+    blob = save_safetensors({k: v.contiguous() for k, v in params.__dict__.items()})
+    loaded = A.AugParams(**load_safetensors(blob))
     assert torch.equal(A.apply(img, loaded, 16, "reflection"), a)
 
 
