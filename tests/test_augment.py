@@ -6,10 +6,10 @@ import math
 from dataclasses import replace
 
 import pytest
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 
 from explorer import augment as A
 
