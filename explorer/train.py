@@ -483,6 +483,10 @@ class EventLog:
             self._fh = None
 
 
+class Diverged(ValueError):
+    """The loss became NaN or infinite: a learning rate too high for the model (a person's fix)."""
+
+
 @dataclass
 class FitResult:
     """What a run produced."""
@@ -792,6 +796,13 @@ def _fit(
                             mom=pmom,
                         )
                         step_all += 1
+                        if not math.isfinite(lv):  # the curve shows the blow-up, then it stops
+                            raise Diverged(
+                                f"The training loss became {lv} at epoch {epoch_all + 1}, batch "
+                                f"{bi + 1} (learning rate {plr:.2g}): the run diverged, and the "
+                                "weights are no longer usable, so nothing of this stage was "
+                                "saved. Try learning rates about 10× lower."
+                            )
                     pending.clear()
                     last_flush = time.perf_counter()
                 if stop_now:

@@ -287,6 +287,28 @@ def test_stop_request_finishes_the_batch_and_saves(tmp_path, one_thread) -> None
     assert meta["complete"] is False and meta["stages_done"] == 0
 
 
+def test_a_diverged_loss_stops_the_run_with_a_sentence_and_saves_nothing(
+    tmp_path, one_thread, monkeypatch
+) -> None:
+    real_step = tr.train_step
+    steps = []
+
+    def step(*args) -> torch.Tensor:  # the third batch blows up, as a far too high lr would
+        loss = real_step(*args)
+        steps.append(1)
+        return loss * float("nan") if len(steps) == 3 else loss
+
+    monkeypatch.setattr(tr, "train_step", step)
+    with pytest.raises(tr.Diverged, match=r"became nan at epoch 1, batch 3 .*10× lower"):
+        tr.fit(tr.recipe("tiny", name="blown"), tmp_path / "run", weights_folder=tmp_path / "w")
+    events = read_events(tmp_path / "run")
+    assert [e["event"] for e in events if e["event"] == "batch"] == ["batch"] * 3  # plotted
+    assert events[-1]["event"] == "error" and events[-1]["kind"] == "input"
+    assert "diverged" in events[-1]["message"]
+    assert not (tmp_path / "w").exists() or not list((tmp_path / "w").glob("*.safetensors"))
+    assert len(steps) == 3  # stopped at once (on a CPU every batch's loss is read)
+
+
 def test_quick_recipe_trains_shapes_unaugmented_and_checks_augment(tmp_path) -> None:
     cfg = tr.recipe("quick")
     assert (cfg.data, cfg.augment, cfg.pretrained) == ("shapes", "none", False)
