@@ -110,7 +110,7 @@ def ours_runner(
         label_regex=LABEL_REGEX,
         arch=args.arch,
         stages=[tr.Stage(1, args.size, 1e-3, frozen=False)],
-        batch_size=min(int(b) for b in args.batch_sizes.split(",")),
+        batch_size=min(args.batch_sizes),
         pretrained=False,
         workers=args.workers,
         valid_pct=0.05,  # the throughput test trains on (almost) everything
@@ -245,6 +245,7 @@ def main() -> None:
     p.add_argument("--arch", default="resnet34")
     p.add_argument(
         "--batch-sizes",
+        type=lambda text: [int(b) for b in text.split(",")],
         default="64,256" if cuda else "32",
         help="comma-separated; the first (the lesson's 64) gives the headline numbers",
     )
@@ -256,7 +257,7 @@ def main() -> None:
     p.add_argument("--skip-recipe", action="store_true", help="only the throughput comparison")
     p.add_argument("--profile", action="store_true", help="print a profile of our step (stderr)")
     args = p.parse_args()
-    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    batch_sizes = args.batch_sizes
     if max(batch_sizes) > args.n_images * 0.95:  # the baseline drops a partial last batch
         p.error("every batch size must fit in the training images (95 % of --n-images)")
     if args.threads:
