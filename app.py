@@ -4,6 +4,7 @@ import streamlit as st
 import torch
 
 import ui
+import ui.state
 from explorer.device import app_threads
 
 st.set_page_config(page_title="CNN Explorer", page_icon=":material/biotech:", layout="wide")
@@ -19,6 +20,6 @@ pg = st.navigation(pages)
 if torch.get_num_threads() != app_threads():
     torch.set_num_threads(app_threads())
 
-
+ui.state.remember(pg.url_path)  # before the page left behind loses its widgets
 ui.image_sidebar()
 pg.run()

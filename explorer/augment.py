@@ -20,15 +20,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-ALIGN_CORNERS = True  # see the module docstring: exact flips/rot90 and padding that matches F.pad
+from explorer.padding import (  # noqa: F401 - re-exported: explorer.augment.PADDING_MODES etc.
+    PAD_MODE,
+    PADDING_HELP,
+    PADDING_MODES,
+    check_padding_mode,
+    pad_mode,
+)
 
-PADDING_MODES = ("zeros", "border", "reflection")  # grid_sample's names, the ones users see
-PAD_MODE = {"zeros": "constant", "border": "replicate", "reflection": "reflect"}  # -> F.pad's names
-PADDING_HELP = {
-    "zeros": "black outside the picture (F.pad 'constant' with 0)",
-    "border": "the edge pixel repeated outwards (F.pad 'replicate')",
-    "reflection": "the picture mirrored about its edge pixel (F.pad 'reflect')",
-}
+ALIGN_CORNERS = True  # see the module docstring: exact flips/rot90 and padding that matches F.pad
 
 MAX_CUTOUT_HOLES = 8  # draws always reserve this many holes so a slider never reshuffles the others
 # rand_resize_crop tries this many (scale, ratio) pairs before falling back, like fastai
@@ -69,24 +69,6 @@ DIHEDRAL_NAMES = (
     "rotated 90° clockwise",
     "anti-transposed",
 )
-
-
-def pad_mode(padding_mode: str) -> str:
-    """F.pad's name for one of grid_sample's padding modes ('reflection' -> 'reflect').
-
-    Raises:
-        ValueError: for a name that is not in PADDING_MODES.
-    """
-    return PAD_MODE[check_padding_mode(padding_mode)]
-
-
-def check_padding_mode(padding_mode: str) -> str:
-    """Return `padding_mode` if it is one of PADDING_MODES, else raise ValueError with the choices."""
-    if padding_mode not in PADDING_MODES:
-        raise ValueError(
-            f"Padding mode {padding_mode!r} is unknown; choose one of {', '.join(PADDING_MODES)}."
-        )
-    return padding_mode
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,13 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from explorer import augment
+from explorer.errors import UserError
+from explorer.padding import PAD_MODE, PADDING_HELP, PADDING_MODES  # noqa: F401 - re-exported
 
-# One place maps the app's padding names (grid_sample / fastai) to F.pad's: explorer.augment.
-PADDING_MODES = augment.PADDING_MODES  # ("zeros", "border", "reflection")
-PAD_MODE = augment.PAD_MODE  # zeros -> constant, border -> replicate, reflection -> reflect
-PADDING_HELP = augment.PADDING_HELP  # one line per mode, for the page
+
+class ConvolveError(UserError):
+    """Settings a person chose that this convolution cannot use (kernel, padding, stride, size)."""
+
 
 CUSTOM = "custom"  # the preset name shown once a person edits a kernel cell
 
@@ -84,7 +85,9 @@ def preset_kernel(name: str, dtype: torch.dtype = torch.float32) -> Tensor:
         ValueError: `name` is not a preset.
     """
     if name not in PRESETS:
-        raise ValueError(f"There is no kernel preset called {name!r}; pick one of {list(PRESETS)}.")
+        raise ConvolveError(
+            f"There is no kernel preset called {name!r}; pick one of {list(PRESETS)}."
+        )
     return PRESETS[name].kernel(dtype)
 
 
@@ -141,18 +144,18 @@ def _check_kernel(kernel: Tensor) -> None:
             f"The kernel must be (kh, kw) or (C, kh, kw); got shape {tuple(kernel.shape)}."
         )
     if kernel.is_floating_point() and not bool(torch.isfinite(kernel).all()):
-        raise ValueError("The kernel contains NaN or infinite values; use finite numbers only.")
+        raise ConvolveError("The kernel contains NaN or infinite values; use finite numbers only.")
 
 
 def _check_settings(padding: int, padding_mode: str, stride: int) -> None:
     if padding_mode not in PADDING_MODES:
-        raise ValueError(
+        raise ConvolveError(
             f"Unknown padding mode {padding_mode!r}; use one of {', '.join(PADDING_MODES)}."
         )
     if int(padding) != padding or padding < 0:
-        raise ValueError(f"Padding must be a whole number of pixels ≥ 0, not {padding}.")
+        raise ConvolveError(f"Padding must be a whole number of pixels ≥ 0, not {padding}.")
     if int(stride) != stride or stride < 1:
-        raise ValueError(f"Stride must be a whole number ≥ 1, not {stride}.")
+        raise ConvolveError(f"Stride must be a whole number ≥ 1, not {stride}.")
 
 
 def _as_chw(img: Tensor, kernel: Tensor) -> tuple[Tensor, Tensor]:
@@ -188,9 +191,9 @@ def output_size(
     _check_settings(padding, "zeros", stride)
     kh, kw = (k, k) if isinstance(k, int) else k
     if h < 1 or w < 1 or kh < 1 or kw < 1:
-        raise ValueError("Image and kernel sizes must be at least one pixel.")
+        raise ConvolveError("Image and kernel sizes must be at least one pixel.")
     if h + 2 * padding < kh or w + 2 * padding < kw:
-        raise ValueError(
+        raise ConvolveError(
             f"A {kh}×{kw} kernel does not fit in a {h}×{w} image with padding {padding}; "
             "add padding or use a larger image."
         )
@@ -200,7 +203,7 @@ def output_size(
 def _check_reflection(h: int, w: int, padding: int, padding_mode: str) -> None:
     if padding_mode == "reflection" and padding >= min(h, w):
         # A mirror needs a pixel beyond the edge one to copy; F.pad refuses the same case.
-        raise ValueError(
+        raise ConvolveError(
             f"Reflection padding of {padding} px needs an image larger than {padding} px on each "
             f"side, and this one is {h}×{w}; use border or zeros padding, or less padding."
         )
@@ -420,7 +423,7 @@ def stepper_grid(img: Image.Image, size: int, colour: str = "grey", scale: float
         grey (H, W), rgb (3, H, W), with max(H, W) == size.
     """
     if not 2 <= size <= 256:
-        raise ValueError(f"The grid size must be between 2 and 256 pixels, not {size}.")
+        raise ConvolveError(f"The grid size must be between 2 and 256 pixels, not {size}.")
     if colour not in ("grey", "rgb"):
         raise ValueError(f"Colour must be 'grey' or 'rgb', not {colour!r}.")
     w, h = img.size

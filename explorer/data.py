@@ -27,6 +27,7 @@ from PIL import Image
 from torch import Tensor
 
 from explorer import paths, procs
+from explorer.errors import UserError
 
 PET_REGEX = r"([^/]+)_\d+.jpg$"
 PETS_EXPECTED = 7390
@@ -38,7 +39,7 @@ SHAPE_CLASSES = ("circle", "square", "triangle", "cross", "star")
 _PETS_ARCHIVES = {"images.tar.gz": 791_918_971, "annotations.tar.gz": 19_173_078}
 
 
-class DatasetUnavailable(RuntimeError):
+class DatasetUnavailable(UserError, RuntimeError):
     """A dataset is not on disk and cannot be fetched (no network, broken archive, no space)."""
 
 

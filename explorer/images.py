@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from explorer.errors import UserError
+
 # The decoders we allow. Anything else (TIFF, PSD, EPS, ...) is refused before it is parsed.
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
 MAX_PIXELS = 40_000_000  # well below Pillow's 89 MP decompression-bomb warning
@@ -31,7 +33,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
-class ImageError(ValueError):
+class ImageError(UserError):
     """An image that cannot be used; the message says why in one sentence."""
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from explorer import paths, procs
+from explorer.errors import UserError
 
 if TYPE_CHECKING:  # reading runs needs no torch: a status check stays cheap in any process
     from explorer.train import TrainConfig
@@ -27,11 +28,11 @@ LOG_TAIL_LINES = 20
 FINAL_EVENTS = ("done", "stopped", "error")
 
 
-class JobBusy(RuntimeError):
+class JobBusy(UserError, RuntimeError):
     """A training job is already running; the message names it."""
 
 
-class NoSuchRun(ValueError):
+class NoSuchRun(UserError):
     """A run id that has no folder under runs/."""
 
 

@@ -25,6 +25,7 @@ from safetensors import SafetensorError
 from torch import Tensor, nn
 
 from explorer import paths, procs
+from explorer.errors import UserError
 
 if TYPE_CHECKING:
     import torchvision
@@ -42,11 +43,11 @@ _STALE_TMP_S = 3600.0
 _META_KEY = "explorer_meta"
 
 
-class WeightsUnavailable(RuntimeError):
+class WeightsUnavailable(UserError, RuntimeError):
     """ImageNet weights are neither in the torch hub cache nor downloadable."""
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint is missing, corrupt, not safetensors, or does not fit its architecture."""
 
 

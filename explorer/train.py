@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from explorer.errors import UserError
 from explorer.images import IMAGENET_MEAN, IMAGENET_STD
 
 LR = float | tuple[float, float]
@@ -483,7 +484,7 @@ class EventLog:
             self._fh = None
 
 
-class Diverged(ValueError):
+class Diverged(UserError):
     """The loss became NaN or infinite: a learning rate too high for the model (a person's fix)."""
 
 

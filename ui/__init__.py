@@ -1,6 +1,7 @@
-"""Streamlit helpers shared by the pages: the sidebar image, error display, "show the code".
+"""Streamlit helpers shared by the pages: the sidebar image, error display, "show the code";
+`ui.state` keeps each page's settings across page switches and in the URL.
 
-Pages import this module; `explorer/` never does (the backend stays UI-free).
+Pages import this package; `explorer/` never does (the backend stays UI-free).
 """
 
 from __future__ import annotations
@@ -119,22 +120,18 @@ def show_code(*objects: Callable | type, label: str = "Show the code") -> None:
 
 @contextmanager
 def user_errors(what: str = "This step") -> Iterator[None]:
-    """Show any error raised inside as one sentence on the page, never a traceback.
+    """Show an error a person can cause (a `UserError`, or running out of memory) as one sentence.
 
-    Errors a person can cause (ValueError and friends from explorer) are shown as they are; anything
-    else is reported as unexpected with its type, so the rest of the page keeps working.
+    Anything else is a bug: it propagates, so Streamlit reports it and the tests fail on it.
     """
+    from explorer.errors import UserError
+
     try:
         yield
-    except (ValueError, RuntimeError, OSError, MemoryError) as exc:
-        msg = str(exc) or exc.__class__.__name__
-        if "out of memory" in msg.lower() or isinstance(exc, MemoryError):
-            msg = "Ran out of memory. Try a smaller image, size or batch."
-        st.error(f"{what} failed: {msg}")
-    except Exception as exc:  # noqa: BLE001 - last line of defence before the user
-        st.error(f"{what} failed unexpectedly ({exc.__class__.__name__}: {exc}).")
-
-
-def not_built(page: str) -> None:
-    """The one-line notice for a page whose issue has not landed yet."""
-    st.info(f"The {page} page is not built yet.")
+    except UserError as exc:
+        st.error(f"{what} failed: {exc}")
+    except (MemoryError, RuntimeError) as exc:
+        # torch.OutOfMemoryError is a RuntimeError; other RuntimeErrors are bugs and re-raised.
+        if not (isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()):
+            raise
+        st.error(f"{what} failed: ran out of memory. Try a smaller image, size or batch.")
