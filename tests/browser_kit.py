@@ -32,6 +32,15 @@ def wait_for_run(pg, timeout_ms: int = 180_000) -> None:
     pg.wait_for_selector(
         "[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms
     )
+    wait_for_widgets(pg, timeout_ms)
+
+
+def wait_for_widgets(pg, timeout_ms: int = 60_000) -> None:
+    """Wait until Streamlit has drawn every lazily rendered element (no grey skeleton is left)."""
+    pg.wait_for_function(
+        "() => document.querySelectorAll(\"[data-testid='stSkeleton']\").length === 0",
+        timeout=timeout_ms,
+    )
 
 
 def assert_no_exception(pg) -> None:
@@ -45,6 +54,7 @@ def open_page(pg, title: str) -> None:
 
 
 def screenshot(pg, name: str) -> Path:
+    wait_for_widgets(pg)
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
     pg.screenshot(path=str(path), full_page=True)
