@@ -1,20 +1,24 @@
 """CNN Explorer: routes to the pages and draws the sidebar every page shares."""
 
+from pathlib import Path
+
 import streamlit as st
 import torch
 
 import ui
 import ui.state
+from explorer import overview
 from explorer.device import app_threads
 
-st.set_page_config(page_title="CNN Explorer", page_icon=":material/biotech:", layout="wide")
+ROOT = Path(__file__).parent
+# A local favicon: a material icon would be fetched from the internet (an error offline).
+st.set_page_config(
+    page_title="CNN Explorer", page_icon=str(ROOT / "assets" / "favicon.png"), layout="wide"
+)
 
 pages = [
-    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("app_pages/augment.py", title="Augmentation", icon=":material/tune:"),
-    st.Page("app_pages/convolve.py", title="Convolution", icon=":material/grid_on:"),
-    st.Page("app_pages/train.py", title="Training", icon=":material/model_training:"),
-    st.Page("app_pages/heatmap.py", title="Heatmap", icon=":material/local_fire_department:"),
+    st.Page(card.path, title=card.title, icon=card.icon, default=card is overview.HOME)
+    for card in (overview.HOME, *overview.PAGES)
 ]
 pg = st.navigation(pages)
 if torch.get_num_threads() != app_threads():

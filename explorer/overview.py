@@ -1,4 +1,6 @@
-"""The home page's cards: one per teaching page, with a preview computed by that page's code."""
+"""The page table: app.py's navigation and the Home page's cards (one per teaching page, with a
+preview computed by that page's code) come from it.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from explorer import images
 
 @dataclass(frozen=True)
 class Card:
+    """One page: `key` is its url_path (and the widget-key prefix of its settings)."""
+
     key: str
     path: str
     title: str
@@ -18,7 +22,15 @@ class Card:
     teaches: str
 
 
-PAGES = (
+HOME = Card(
+    "",
+    "app_pages/home.py",
+    "Home",
+    ":material/home:",
+    "What each page teaches, and what this installation can do right now.",
+)
+
+PAGES = (  # the teaching pages, in the sidebar's order
     Card(
         "augment",
         "app_pages/augment.py",

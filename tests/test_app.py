@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
 PAGES = ["home", "augment", "convolve", "train", "heatmap"]
+APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 def _png(color=(0, 128, 255), size=(40, 30)) -> bytes:
@@ -20,7 +22,58 @@ def _png(color=(0, 128, 255), size=(40, 30)) -> bytes:
 def test_every_page_runs(app_test, page):
     at = app_test(page)
     assert not at.exception, [e.value for e in at.exception]
+    # On the defaults (sample photo, nothing downloaded) no step may fail: an st.error here is a
+    # bug shown as a sentence.
+    assert not at.error, [e.value for e in at.error]
     assert at.title, f"{page} has no title"
+
+
+def test_navigation_and_home_cards_share_one_table():
+    from explorer import overview
+
+    keys = [c.key for c in (overview.HOME, *overview.PAGES)]
+    assert keys == ["", *PAGES[1:]]
+    for card in (overview.HOME, *overview.PAGES):
+        assert (APP.parent / card.path).is_file(), card.path
+
+
+def test_a_bug_in_a_step_is_not_shown_as_a_user_error():
+    """ui.user_errors shows UserError (and out of memory) as a sentence; a bug propagates."""
+    from streamlit.testing.v1 import AppTest
+
+    def script():
+        import streamlit as st
+
+        import ui
+        from explorer.errors import UserError
+
+        which = st.session_state.get("which", "user")
+        with ui.user_errors("The step"):
+            if which == "user":
+                raise UserError("The file is empty.")
+            if which == "oom":
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            if which == "bug":
+                raise KeyError("layer")
+            raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    def run(which):
+        at = AppTest.from_function(script, default_timeout=30)
+        at.session_state["which"] = which
+        return at.run()
+
+    at = run("user")
+    assert [e.value for e in at.error] == [
+        "The step failed: The file is empty."
+    ] and not at.exception
+    at = run("oom")
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "The step failed: ran out of memory. Try a smaller image, size or batch."
+    ]
+    for which in ("bug", "runtime"):
+        at = run(which)
+        assert at.exception and not at.error, which
 
 
 def test_home_shows_cards_and_install_state(app_test):

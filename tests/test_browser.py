@@ -28,6 +28,23 @@ def test_every_page_opens_from_the_sidebar(page, title):
         assert im.width >= 1000 and im.height >= 600
 
 
+def test_no_page_fetches_from_the_internet(page, server):
+    """Offline, a favicon or font fetched from a CDN is a console error: everything is served here."""
+    outside = []
+    page.on(
+        "request",
+        lambda r: (
+            outside.append(r.url)
+            if not r.url.startswith((server, "data:", "blob:", "about:"))
+            else None
+        ),
+    )
+    for title in PAGES:
+        open_page(page, title)
+        assert_no_exception(page)
+    assert outside == []
+
+
 def test_corrupt_upload_shows_one_sentence(page, tmp_path):
     bad = tmp_path / "broken.jpg"
     buf = io.BytesIO()
