@@ -1,1 +1,4 @@
-"""CNN Explorer's backend: pure Python + torch functions behind every page (never imports streamlit)."""
+"""CNN Explorer's backend: the pure Python + torch functions behind every page.
+
+It never imports streamlit, so a notebook can call everything a page shows.
+"""

@@ -43,7 +43,8 @@ PAGES = (  # the teaching pages, in the sidebar's order
         "app_pages/convolve.py",
         "Convolution",
         ":material/grid_on:",
-        "A 3×3 kernel stepped across an image: window × kernel, summed, one output pixel at a time.",
+        "A 3×3 kernel stepped across an image: window × kernel, summed, one output pixel at a "
+        "time.",
     ),
     Card(
         "train",

@@ -1,4 +1,4 @@
-"""Shared fixtures: an AppTest factory with clean caches, repo paths, and the browser-test server."""
+"""Shared fixtures: an AppTest factory with clean caches, repo paths, the browser-test server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""AppTest of the shell: every page runs, the sidebar image source works, bad uploads are explained."""
+"""AppTest of the shell: every page runs, the sidebar image source works, bad uploads explained."""
 
 from __future__ import annotations
 

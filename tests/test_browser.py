@@ -1,4 +1,4 @@
-"""Real-browser tests: the app served by `streamlit run`, driven by Debian's Chromium via Playwright.
+"""Real-browser tests: the app served by `streamlit run`, driven by Debian's Chromium (Playwright).
 
 Every page is opened from the sidebar, the script run is awaited, no exception box may appear, and a
 screenshot of each page is saved under tests/screenshots/ (git-ignored; the README uses them).
@@ -29,7 +29,7 @@ def test_every_page_opens_from_the_sidebar(page, title):
 
 
 def test_no_page_fetches_from_the_internet(page, server):
-    """Offline, a favicon or font fetched from a CDN is a console error: everything is served here."""
+    """Offline, a favicon or font from a CDN is a console error: everything is served locally."""
     outside = []
     page.on(
         "request",
