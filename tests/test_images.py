@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import struct
 import subprocess
@@ -331,3 +332,33 @@ def test_preview_letterboxes_extreme_strips(size, expected):
     assert r == 255 and g == b and g < 240
     if size != expected:
         assert out.getpixel((0, 0)) == images.BACKGROUND
+
+
+def test_normalize_with_given_stats_matches_the_formula_and_round_trips():
+    t = torch.rand(2, 3, 5, 4, generator=torch.Generator().manual_seed(0))
+    mean, std = (0.2, 0.5, 0.7), (0.1, 0.3, 0.9)
+    want = (t - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    torch.testing.assert_close(images.normalize(t, mean, std), want)
+    torch.testing.assert_close(images.normalize(t, torch.tensor(mean), torch.tensor(std)), want)
+    torch.testing.assert_close(images.denormalize(images.normalize(t, mean, std), mean, std), t)
+    # The default stays ImageNet's.
+    want_in = (t[0] - torch.tensor(images.IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(
+        images.IMAGENET_STD
+    ).view(3, 1, 1)
+    torch.testing.assert_close(images.normalize(t[0]), want_in)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "JPEG"])
+def test_encode_writes_a_file_pillow_reads_back(fmt):
+    img = Image.new("RGB", (20, 10), (10, 200, 30))
+    data = images.encode(img, fmt)
+    with Image.open(io.BytesIO(data)) as back:
+        assert back.format == fmt and back.size == (20, 10)
+        r, g, b = back.convert("RGB").getpixel((5, 5))
+        assert abs(r - 10) < 8 and abs(g - 200) < 8 and abs(b - 30) < 8
+    url = images.data_url(img, fmt)
+    mime = {"PNG": "png", "WEBP": "webp", "JPEG": "jpeg"}[fmt]
+    assert url.startswith(f"data:image/{mime};base64,")
+    assert base64.b64decode(url.split(",", 1)[1]) == data
+    with pytest.raises(ValueError):
+        images.encode(img, "TIFF")
