@@ -1,26 +1,31 @@
 """Augmentation page: every fastai v1 transform and padding mode on the sidebar photo, drawn as a
-3×3 grid like the lesson's `plot_multi`, plus the same draw under three paddings, a list of
-transforms, one resample against a chain, the composed matrix and exportable code.
+3×3 grid like the lesson's `plot_multi` (every drawn value on hover), plus the same draw under three
+paddings, a list of transforms, one resample against a chain, the composed matrix and export code.
+Every setting lives in the URL and survives a page switch; settings files load and save as JSON.
 """
 
 from __future__ import annotations
 
-import base64
 import io
 from dataclasses import dataclass, fields
 from functools import partial
 
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 
 import ui
+import ui.state
 from explorer import augment as aug
 from explorer import images
+from explorer.padding import PADDING_HELP, PADDING_MODES
+from explorer.plots import augment as plots
+from ui.tiles import data_url, tile_grid
 
+PAGE = "augment"  # url_path
 N_TILES = 9
 SIZES = [64, 96, 128, 160, 224, 288, 352]
 GRID_LINES = 11  # lines of the sampling lattice drawn over the photo
+VIEWS = ["Same draw, three paddings", "Matrix & sampling grid", "Export"]
 
 
 @dataclass(frozen=True)
@@ -130,29 +135,117 @@ def _key(name: str) -> str:
     return f"augment_{name}"
 
 
-def _load_preset(make=aug.AugSettings.lesson) -> None:
-    """Put a settings object's values into every widget (runs before the script reruns)."""
-    s = make()
+# --- settings <-> widgets --------------------------------------------------------------------
+
+
+def _widget_values(s: aug.AugSettings) -> dict[str, object]:
+    """The widget state (key -> value) that shows settings `s` (sliders hold multiples of their
+    step, so 4/3 becomes 1.33)."""
+    out: dict[str, object] = {}
     for k in KNOBS:
         v = getattr(s, k.field)
-        if k.step is not None:  # a slider shows multiples of its step (4/3 -> 1.33)
+        if k.step is not None:
             v = type(k.step)(round(round(v / k.step) * k.step, 6))
-        st.session_state[_key(k.field)] = v
-    st.session_state[_key("zoom_random")] = s.zoom_row is None
-    st.session_state.setdefault(_key("seed"), 0)
+        out[_key(k.field)] = v
+    random_focus = s.zoom_row is None or s.zoom_col is None
+    out[_key("zoom_random")] = random_focus
+    out[_key("zoom_row")] = 0.5 if random_focus else round(round(s.zoom_row / 0.05) * 0.05, 6)
+    out[_key("zoom_col")] = 0.5 if random_focus else round(round(s.zoom_col / 0.05) * 0.05, 6)
+    out[_key("padding")] = s.padding_mode
+    out[_key("size")] = s.size
+    return out
+
+
+def page_settings() -> list[ui.state.Setting]:
+    """Every setting of the page, for ui.state (the lesson's values are the defaults)."""
+    lesson = _widget_values(aug.AugSettings.lesson())
+    out = []
+    for k in KNOBS:
+        key = _key(k.field)
+        if k.lo is None:
+            out.append(ui.state.flag(key, bool(lesson[key])))
+        else:
+            whole = isinstance(k.step, int)
+            out.append(ui.state.number(key, lesson[key], k.lo, k.hi, integer=whole))  # type: ignore[arg-type]
+    return out + [
+        ui.state.flag(_key("zoom_random"), True),
+        ui.state.number(_key("zoom_row"), 0.5, 0.0, 1.0),
+        ui.state.number(_key("zoom_col"), 0.5, 0.0, 1.0),
+        ui.state.choice(_key("padding"), "reflection", PADDING_MODES),
+        ui.state.choice(_key("size"), 224, SIZES),
+        ui.state.number(_key("seed"), 0, 0, 1_000_000, integer=True),
+        ui.state.number(_key("tile"), 0, 0, N_TILES - 1, integer=True),
+        ui.state.choice(_key("view"), VIEWS[0], VIEWS),
+        ui.state.choice(_key("series"), next(iter(aug.SERIES)), list(aug.SERIES)),
+        ui.state.number(_key("chain_angle"), 20.0, -45.0, 45.0),
+        ui.state.number(_key("chain_zoom"), 1.3, 1.0, 2.0),
+    ]
+
+
+def _show_settings(s: aug.AugSettings) -> None:
+    """Put settings into every widget (a callback: runs before the widgets are drawn)."""
+    st.session_state.update(_widget_values(s))
+
+
+def _load_preset(make=aug.AugSettings.lesson) -> None:
+    _show_settings(make())
 
 
 def _new_draw() -> None:
     st.session_state[_key("seed")] = int(st.session_state.get(_key("seed"), 0)) + 1
 
 
-def _settings_from_widgets() -> aug.AugSettings:
-    """Draw every widget and build the settings they describe."""
-    if _key("max_rotate") not in st.session_state:
-        _load_preset()
+def _fits_widgets(s: aug.AugSettings) -> None:
+    """Refuse settings this page's widgets cannot show (the backend allows wider ranges).
+
+    Raises:
+        aug.SettingsError: naming the field.
+    """
+    for k in KNOBS:
+        v = getattr(s, k.field)
+        if k.lo is not None and not k.lo <= v <= k.hi:
+            raise aug.SettingsError(
+                f"{k.field} = {v:g} is outside this page's range {k.lo:g}–{k.hi:g}.", k.field
+            )
+    if s.size not in SIZES:
+        raise aug.SettingsError(
+            f"size = {s.size} is not one of this page's tile sizes {SIZES}.", "size"
+        )
+    if (s.zoom_row is None) != (s.zoom_col is None):
+        raise aug.SettingsError(
+            "zoom_row and zoom_col are set together here: both numbers, or both null.", "zoom_col"
+        )
+
+
+def _load_settings_file() -> None:
+    """The uploader's callback: a settings file replaces every widget's value, or is refused with
+    one sentence (it is untrusted input) and the current settings stay."""
+    upload = st.session_state.get(_key("settings_file"))
+    st.session_state[_key("settings_error")] = None
+    if upload is None:
+        return
+    try:
+        s = aug.AugSettings.from_json(upload.getvalue())
+        _fits_widgets(s)
+    except aug.SettingsError as exc:
+        st.session_state[_key("settings_error")] = f"{upload.name} was not loaded: {exc}"
+        return
+    _show_settings(s)
+
+
+def _knob(k: Knob, why_off: str | None):
+    tip = f"Does nothing now: {why_off}" if why_off else (k.help or None)
+    if k.lo is None:
+        return st.toggle(k.label, key=_key(k.field), help=tip, disabled=why_off is not None)
+    return st.slider(
+        k.label, k.lo, k.hi, step=k.step, key=_key(k.field), help=tip, disabled=why_off is not None
+    )
+
+
+def settings_panel(photo_square: bool) -> aug.AugSettings:
+    """Presets, padding, size, seed and every transform's widgets; returns their settings."""
     st.caption("Presets")
-    cols = st.columns(len(PRESETS))
-    for col, (name, (make, tip)) in zip(cols, PRESETS.items(), strict=True):
+    for col, (name, (make, tip)) in zip(st.columns(len(PRESETS)), PRESETS.items(), strict=True):
         col.button(
             name,
             key=_key("preset_" + name.lower()),
@@ -163,42 +256,81 @@ def _settings_from_widgets() -> aug.AugSettings:
         )
     padding = st.radio(
         "Padding mode",
-        aug.PADDING_MODES,
-        index=2,
+        PADDING_MODES,
         horizontal=True,
         key=_key("padding"),
-        help="; ".join(f"{m}: {h}" for m, h in aug.PADDING_HELP.items()),
+        help="; ".join(f"{m}: {h}" for m, h in PADDING_HELP.items()),
     )
-    st.caption(f"**{padding}**: {aug.PADDING_HELP[padding]}.")
-    size = st.select_slider("Tile size (px)", SIZES, value=224, key=_key("size"))
+    st.caption(f"**{padding}**: {PADDING_HELP[padding]}.")
+    size = st.select_slider("Tile size (px)", SIZES, key=_key("size"))
     seed_col, draw_col = st.columns(2, vertical_alignment="bottom")
     seed_col.number_input("Seed", 0, 1_000_000, key=_key("seed"))
     draw_col.button("New draw", key=_key("new_draw"), on_click=_new_draw, width="stretch")
 
+    now = {k.field: st.session_state[_key(k.field)] for k in KNOBS}
+    now["zoom_random"] = st.session_state[_key("zoom_random")]
+    inert = plots.inert_controls(now, photo_square)
     values: dict[str, object] = {}
     for i, (group, (explain, knobs)) in enumerate(GROUPS.items()):
         with st.expander(group, expanded=i < 2):
             st.caption(explain)
             for k in knobs:
-                if k.lo is None:
-                    values[k.field] = st.toggle(k.label, key=_key(k.field), help=k.help or None)
-                else:
-                    values[k.field] = st.slider(
-                        k.label, k.lo, k.hi, step=k.step, key=_key(k.field), help=k.help or None
-                    )
+                values[k.field] = _knob(k, inert.get(k.field))
             if group == "Rotate & zoom":
-                random_focus = st.toggle("random zoom focus (rand_zoom)", key=_key("zoom_random"))
-                if not random_focus:
-                    values["zoom_row"] = st.slider(
-                        "zoom focus row", 0.0, 1.0, 0.5, 0.05, key=_key("zoom_row")
-                    )
-                    values["zoom_col"] = st.slider(
-                        "zoom focus column", 0.0, 1.0, 0.5, 0.05, key=_key("zoom_col")
-                    )
+                _zoom_focus(values, inert)
     names = {f.name for f in fields(aug.AugSettings)}
     return aug.AugSettings(
         padding_mode=padding, size=int(size), **{k: v for k, v in values.items() if k in names}
     )
+
+
+def _zoom_focus(values: dict[str, object], inert: dict[str, str]) -> None:
+    """The zoom focus widgets: random (rand_zoom) or a fixed row and column."""
+    why = inert.get("zoom_random")
+    random_focus = st.toggle(
+        "random zoom focus (rand_zoom)",
+        key=_key("zoom_random"),
+        disabled=why is not None,
+        help=f"Does nothing now: {why}" if why else None,
+    )
+    for name, label in (("zoom_row", "zoom focus row"), ("zoom_col", "zoom focus column")):
+        why = inert.get(name)
+        v = st.slider(
+            label,
+            0.0,
+            1.0,
+            step=0.05,
+            key=_key(name),
+            disabled=why is not None,
+            help=f"Does nothing now: {why}" if why else None,
+        )
+        values[name] = None if random_focus else v
+
+
+def settings_file(settings: aug.AugSettings) -> None:
+    """Save the settings as JSON, or load a settings file (checked field by field)."""
+    with st.expander("Settings file (JSON)"):
+        st.download_button(
+            "Download these settings",
+            settings.to_json(),
+            file_name="augment-settings.json",
+            mime="application/json",
+            key=_key("settings_download"),
+            on_click="ignore",
+        )
+        st.file_uploader(
+            "Load settings from a JSON file",
+            type=["json"],
+            key=_key("settings_file"),
+            on_change=_load_settings_file,
+            help="Any subset of the fields of the downloaded file; the rest take fastai's defaults.",
+        )
+    error = st.session_state.get(_key("settings_error"))
+    if error:
+        st.error(error)
+
+
+# --- cached results --------------------------------------------------------------------------
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -220,115 +352,201 @@ def _working_tensor(photo: images.Image.Image, size: int) -> torch.Tensor:
     return images.to_tensor(photo)
 
 
-def _tile_images(tiles: torch.Tensor) -> list[images.Image.Image]:
-    return [images.to_image(t) for t in tiles]
+@st.cache_data(show_spinner=False, max_entries=64)
+def _draw(settings: aug.AugSettings, seed: int) -> aug.AugParams:
+    return aug.draw(settings, N_TILES, torch.Generator().manual_seed(seed))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _draw_and_apply(
     photo: images.Image.Image, settings: aug.AugSettings, seed: int
-) -> tuple[aug.AugParams, list[images.Image.Image]]:
-    """The drawn parameters and the tiles as ready images (a rerun that keeps the settings, e.g.
-    picking another tile to inspect, converts nothing)."""
+) -> list[images.Image.Image]:
+    """The nine tiles of this draw as images."""
     x = _working_tensor(photo, settings.size)
-    params = aug.draw(settings, N_TILES, torch.Generator().manual_seed(seed))
-    return params, _tile_images(aug.apply(x, params, settings.size, settings.padding_mode))
+    tiles = aug.apply(x, _draw(settings, seed), settings.size, settings.padding_mode)
+    return [images.to_image(t) for t in tiles]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _grid_tiles(photo: images.Image.Image, settings: aug.AugSettings, seed: int) -> list[dict]:
+    """What the tile grid shows: each tile as a JPEG data URL with every value drawn for it."""
+    params = _draw(settings, seed)
+    return [
+        {
+            "src": data_url(img),
+            "caption": f"{i}: {params.describe(i)}",
+            "title": f"Tile {i} (seed {seed})",
+            "rows": [list(r) for r in plots.tile_rows(params, i)],
+        }
+        for i, img in enumerate(_draw_and_apply(photo, settings, seed))
+    ]
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _three_paddings(
     photo: images.Image.Image, settings: aug.AugSettings, seed: int, tile: int
-) -> list[images.Image.Image]:
-    """Tile `tile` of the current draw rendered under each padding mode."""
-    params, _ = _draw_and_apply(photo, settings, seed)
+) -> list[bytes]:
+    """Tile `tile` of the draw rendered under each padding mode, as JPEG bytes."""
     x = _working_tensor(photo, settings.size)
-    one = params[tile]
-    return [images.to_image(aug.apply(x, one, settings.size, m)[0]) for m in aug.PADDING_MODES]
+    one = _draw(settings, seed)[tile]
+    return [_jpeg(images.to_image(aug.apply(x, one, settings.size, m)[0])) for m in PADDING_MODES]
 
 
-def _mosaic_png(tiles: list[images.Image.Image]) -> bytes:
+def _mosaic_png(photo: images.Image.Image, settings: aug.AugSettings, seed: int) -> bytes:
     """The grid as one PNG; only run when the download button is pressed (encoding takes ~0.2 s)."""
+    tiles = _draw_and_apply(photo, settings, seed)
     stacked = torch.stack([images.to_tensor(t) for t in tiles])
-    return _png(images.to_image(aug.tile_mosaic(stacked)))
+    buf = io.BytesIO()
+    images.to_image(aug.tile_mosaic(stacked)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _jpeg(img: images.Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _series(
     photo: images.Image.Image, name: str, size: int, padding: str
-) -> tuple[list[images.Image.Image], list[str]]:
+) -> tuple[list[bytes], list[str]]:
     params, labels = aug.magnitude_series(name)
-    return _tile_images(aug.apply(_working_tensor(photo, size), params, size, padding)), labels
+    tiles = aug.apply(_working_tensor(photo, size), params, size, padding)
+    return [_jpeg(images.to_image(t)) for t in tiles], labels
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _one_vs_chain(
     photo: images.Image.Image, angle: float, zoom: float, size: int, padding: str
-) -> dict[str, tuple[images.Image.Image, float]]:
+) -> dict[str, tuple[bytes, float]]:
     x = _working_tensor(photo, size)
     ref = aug.reference_resample(x, angle, zoom, size, padding)
     ours = aug.affine_resample(x, angle, zoom, size, padding)
     chain = aug.chain_resample(x, angle, zoom, size, padding)
     return {
-        "ours": (images.to_image(ours), aug.psnr(ours, ref)),
-        "chain": (images.to_image(chain), aug.psnr(chain, ref)),
-        "reference": (images.to_image(ref), float("inf")),
+        "ours": (_jpeg(images.to_image(ours)), aug.psnr(ours, ref)),
+        "chain": (_jpeg(images.to_image(chain)), aug.psnr(chain, ref)),
+        "reference": (_jpeg(images.to_image(ref)), float("inf")),
     }
-
-
-def _png(img: images.Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _photo_source(photo: images.Image.Image, size: int) -> tuple[str, int, int]:
-    """The working photo as a JPEG data URI (plotly would re-encode a PIL image as PNG on every
+    """The working photo as a JPEG data URL (plotly would re-encode a PIL image as PNG on every
     rerun) and its width and height."""
     shown = images.to_image(_working_tensor(photo, size))
-    buf = io.BytesIO()
-    shown.save(buf, format="JPEG", quality=90)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode(), *shown.size
+    return data_url(shown, quality=90), *shown.size
 
 
-def _lattice_figure(source: tuple[str, int, int], pts: torch.Tensor) -> go.Figure:
-    """The photo with the tile's sampling lattice drawn over it (rows red, columns yellow)."""
-    uri, w, h = source
-    xs, ys = pts[..., 0].tolist(), pts[..., 1].tolist()
+@st.cache_data(show_spinner=False, max_entries=16)
+def _lattice(
+    photo: images.Image.Image, settings: aug.AugSettings, seed: int, tile: int
+) -> dict[str, object]:
+    """The lattice figure as a plotly dict: building and validating it costs ~30 ms, so once."""
+    x = _working_tensor(photo, settings.size)
+    pts = aug.grid_in_pixels(_draw(settings, seed)[tile], (x.shape[1], x.shape[2]), GRID_LINES)
+    return plots.lattice_figure(_photo_source(photo, settings.size), pts[0]).to_dict()
 
-    def polylines(lines_x: list[list[float]], lines_y: list[list[float]], color: str) -> go.Scatter:
-        # all lines in one trace, separated by None: one trace validates ~20× faster than 11
-        flat_x = [v for line in lines_x for v in (*line, None)]
-        flat_y = [v for line in lines_y for v in (*line, None)]
-        return go.Scatter(x=flat_x, y=flat_y, mode="lines", line=dict(color=color, width=1))
 
-    corners = [(0, 0), (0, -1), (-1, -1), (-1, 0), (0, 0)]
-    border = go.Scatter(
-        x=[xs[r][c] for r, c in corners],
-        y=[ys[r][c] for r, c in corners],
-        mode="lines",
-        line=dict(color="cyan", width=3),
-        name="tile border",
+# --- sections --------------------------------------------------------------------------------
+
+
+def _pick_tile(i: int) -> None:
+    st.session_state[_key("tile")] = i
+
+
+def tile_section(
+    name: str,
+    photo: images.Image.Image,
+    settings: aug.AugSettings,
+    seed: int,
+    original_wh: tuple[int, int],
+) -> None:
+    """The 3×3 grid (values on hover), its shapes and the PNG download."""
+    st.subheader(f"{N_TILES} draws of {name}")
+    st.caption("Hover a tile (or Tab to it) for every value drawn for it; click it to inspect it.")
+    tile_grid(
+        _grid_tiles(photo, settings, seed),
+        key=_key("tiles"),
+        selected=int(st.session_state[_key("tile")]),
+        on_pick=_pick_tile,
     )
-    columns_x = [[row[c] for row in xs] for c in range(len(xs[0]))]
-    columns_y = [[row[c] for row in ys] for c in range(len(ys[0]))]
-    fig = go.Figure(
-        [
-            go.Image(source=uri, hoverinfo="skip"),
-            polylines(xs, ys, "red"),
-            polylines(columns_x, columns_y, "yellow"),
-            border,
-        ]
+    x = _working_tensor(photo, settings.size)
+    st.caption(
+        f"Shapes: photo {original_wh[0]}×{original_wh[1]} → tensor (3, {x.shape[1]}, "
+        f"{x.shape[2]}) → {N_TILES} parameter sets → one "
+        f"sampling grid ({N_TILES}, {settings.size}, {settings.size}, 2) → one grid_sample → "
+        f"tiles {(N_TILES, 3, settings.size, settings.size)}."
     )
-    pad = 0.25 * max(h, w)  # room for a lattice that reaches into the padding
-    fig.update_xaxes(range=[-pad, w + pad], visible=False)
-    fig.update_yaxes(range=[h + pad, -pad], visible=False, scaleanchor="x")
-    fig.update_layout(showlegend=False, height=420, margin=dict(l=0, r=0, t=0, b=0))
-    return fig
+    st.download_button(
+        "Download the grid (PNG)",
+        partial(_mosaic_png, photo, settings, seed),
+        file_name="augment-grid.png",
+        mime="image/png",
+        key=_key("download"),
+        on_click="ignore",
+    )
+    ui.show_code(aug.draw, aug.apply, aug.matrices, aug.sampling_grid)
 
 
-def _matrix_table(m: torch.Tensor) -> list[list[str]]:
-    return [[f"{v:+.4f}" for v in row] for row in m.tolist()]
+@st.fragment
+def inspector(photo: images.Image.Image, settings: aug.AugSettings, seed: int, tile: int) -> None:
+    """One tile: under three paddings, its matrices and lattice, or the export code (only the open
+    tab is computed; a tab switch reruns this fragment alone)."""
+    one = _draw(settings, seed)[tile]
+    st.caption(f"Tile {tile}: {one.describe(0)}")
+    tabs = st.tabs(VIEWS, key=_key("view"), on_change="rerun")
+    with tabs[0]:
+        if tabs[0].open:
+            shown = _three_paddings(photo, settings, seed, tile)
+            for col, mode, img in zip(st.columns(3), PADDING_MODES, shown, strict=True):
+                col.image(img, caption=f"{mode}: {PADDING_HELP[mode]}", width="stretch")
+            st.caption(
+                "The same parameters, only the padding differs. fastai found reflection best "
+                "most of the time: real photos have no black borders."
+            )
+    with tabs[1]:
+        if tabs[1].open:
+            matrices_view(photo, settings, seed, tile)
+    with tabs[2]:
+        if tabs[2].open:
+            export_view(settings)
+    ui.state.write_url(PAGE)
+
+
+def matrices_view(
+    photo: images.Image.Image, settings: aug.AugSettings, seed: int, tile: int
+) -> None:
+    """The composed matrices of one tile and its sampling lattice over the photo."""
+    one = _draw(settings, seed)[tile]
+    x = _working_tensor(photo, settings.size)
+    c1, c2 = st.columns(2)
+    c1.markdown("**Geometry in tile units** (flip · rotate · squish · zoom · warp)")
+    c1.table(plots.matrix_table(one.matrix(0)))
+    c2.markdown("**Composed with the crop window**, tile → photo grid coordinates")
+    c2.table(plots.matrix_table(one.matrix(0, (x.shape[1], x.shape[2]))))
+    st.caption(
+        "Each output pixel (x, y, 1) is multiplied by the right matrix and divided by its "
+        "third coordinate (non-zero bottom row = a perspective warp): that point of the "
+        "photo is sampled. One matrix, one resample."
+    )
+    st.plotly_chart(_lattice(photo, settings, seed, tile), width="stretch", key=_key("lattice"))
+    ui.show_code(aug.square_matrices, aug.warp_matrices, aug.homography)
+
+
+def export_view(settings: aug.AugSettings) -> None:
+    """The same settings as fastai v1, fastai v2 and torchvision code."""
+    for title, fn in (
+        ("fastai v1", aug.fastai_v1_code),
+        ("fastai v2", aug.fastai_v2_code),
+        ("torchvision v2 (nearest)", aug.torchvision_code),
+    ):
+        code, notes = fn(settings)
+        st.markdown(f"**{title}**")
+        st.code(code, language="python")
+        for note in notes:
+            st.caption(f"• {note}")
 
 
 @st.fragment
@@ -336,7 +554,8 @@ def explorer_panel(name: str, photo: images.Image.Image, original_wh: tuple[int,
     """Settings and everything that depends on them; a fragment so sliders rerun only this."""
     left, right = st.columns([1, 2], gap="large")
     with left:
-        settings = _settings_from_widgets()
+        settings = settings_panel(photo_square=photo.width == photo.height)
+        settings_file(settings)
     # The sections below this fragment use the same size and padding. When a widget here changes
     # them, rerun the whole page, so they never show a result for settings the user no longer has.
     shared = (settings.size, settings.padding_mode)
@@ -344,84 +563,19 @@ def explorer_panel(name: str, photo: images.Image.Image, original_wh: tuple[int,
     st.session_state[_key("shared")] = shared
     if stale and not st.session_state.get(_key("full_run")):
         st.rerun(scope="app")
+    seed = int(st.session_state[_key("seed")])
     with right, ui.user_errors("Augmenting the photo"):
-        x = _working_tensor(photo, settings.size)
-        seed = int(st.session_state[_key("seed")])
-        params, tiles = _draw_and_apply(photo, settings, seed)
-        st.subheader(f"{N_TILES} draws of {name}")
-        for r in range(3):
-            cols = st.columns(3)
-            for c in range(3):
-                i = 3 * r + c
-                cols[c].image(tiles[i], caption=f"{i}: {params.describe(i)}", width="stretch")
-        st.caption(
-            f"Shapes: photo {original_wh[0]}×{original_wh[1]} → tensor (3, {x.shape[1]}, "
-            f"{x.shape[2]}) → {N_TILES} parameter sets → one "
-            f"sampling grid ({N_TILES}, {settings.size}, {settings.size}, 2) → one grid_sample → "
-            f"tiles {(N_TILES, 3, settings.size, settings.size)}."
-        )
-        st.download_button(
-            "Download the grid (PNG)",
-            partial(_mosaic_png, tiles),
-            file_name="augment-grid.png",
-            mime="image/png",
-            key=_key("download"),
-            on_click="ignore",
-        )
-        ui.show_code(aug.draw, aug.apply, aug.matrices, aug.sampling_grid)
-
+        tile_section(name, photo, settings, seed, original_wh)
         st.divider()
-        tile = st.slider("Tile to inspect", 0, N_TILES - 1, 0, key=_key("tile"))
-        one = params[tile]
-        st.caption(one.describe(0))
-        pad_tab, matrix_tab, export_tab = st.tabs(
-            ["Same draw, three paddings", "Matrix & sampling grid", "Export"]
-        )
-        with pad_tab:
-            shown = _three_paddings(photo, settings, seed, tile)
-            for col, mode, img in zip(st.columns(3), aug.PADDING_MODES, shown, strict=True):
-                col.image(img, caption=f"{mode}: {aug.PADDING_HELP[mode]}", width="stretch")
-            st.caption(
-                "The same parameters, only the padding differs. fastai found reflection best most "
-                "of the time: real photos have no black borders."
-            )
-        with matrix_tab:
-            square = one.matrix(0)
-            full = one.matrix(0, (x.shape[1], x.shape[2]))
-            c1, c2 = st.columns(2)
-            c1.markdown("**Geometry in tile units** (flip · rotate · squish · zoom · warp)")
-            c1.table(_matrix_table(square))
-            c2.markdown("**Composed with the crop window**, tile → photo grid coordinates")
-            c2.table(_matrix_table(full))
-            st.caption(
-                "Each output pixel (x, y, 1) is multiplied by the right matrix and divided by its "
-                "third coordinate (non-zero bottom row = a perspective warp): that point of the "
-                "photo is sampled. One matrix, one resample."
-            )
-            pts = aug.grid_in_pixels(one, (x.shape[1], x.shape[2]), GRID_LINES)[0]
-            st.plotly_chart(
-                _lattice_figure(_photo_source(photo, settings.size), pts),
-                width="stretch",
-                key=_key("lattice"),
-            )
-            ui.show_code(aug.square_matrices, aug.warp_matrices, aug.homography)
-        with export_tab:
-            for title, fn, lang in (
-                ("fastai v1", aug.fastai_v1_code, "python"),
-                ("fastai v2", aug.fastai_v2_code, "python"),
-                ("torchvision v2 (nearest)", aug.torchvision_code, "python"),
-            ):
-                code, notes = fn(settings)
-                st.markdown(f"**{title}**")
-                st.code(code, language=lang)
-                for note in notes:
-                    st.caption(f"• {note}")
+        tile = st.slider("Tile to inspect", 0, N_TILES - 1, key=_key("tile"))
+        inspector(photo, settings, seed, int(tile))
+    ui.state.write_url(PAGE)
 
 
 @st.fragment
 def transform_list(photo: images.Image.Image, size: int, padding: str) -> None:
     """One transform at five magnitudes, like fastai's "List of transforms" docs."""
-    name = st.selectbox("Transform", list(aug.SERIES), index=0, key=_key("series"))
+    name = st.selectbox("Transform", list(aug.SERIES), key=_key("series"))
     with ui.user_errors("The list of transforms"):
         tiles, labels = _series(photo, name, size, padding)
         for col, img, label in zip(st.columns(5), tiles, labels, strict=True):
@@ -431,14 +585,15 @@ def transform_list(photo: images.Image.Image, size: int, padding: str) -> None:
             "that still look like the photos you will predict on."
         )
         ui.show_code(aug.magnitude_series)
+    ui.state.write_url(PAGE)
 
 
 @st.fragment
 def one_vs_chain(photo: images.Image.Image, size: int, padding: str) -> None:
     """The crispness claim: one resample against three, both against a supersampled reference."""
     c1, c2 = st.columns(2)
-    angle = c1.slider("Rotate (°)", -45.0, 45.0, 20.0, 1.0, key=_key("chain_angle"))
-    zoom = c2.slider("Zoom", 1.0, 2.0, 1.3, 0.05, key=_key("chain_zoom"))
+    angle = c1.slider("Rotate (°)", -45.0, 45.0, step=1.0, key=_key("chain_angle"))
+    zoom = c2.slider("Zoom", 1.0, 2.0, step=0.05, key=_key("chain_zoom"))
     with ui.user_errors("The resample comparison"):
         shown = _one_vs_chain(photo, angle, zoom, size, padding)
         cols = st.columns(3)
@@ -458,34 +613,40 @@ def one_vs_chain(photo: images.Image.Image, size: int, padding: str) -> None:
             "padding where one resample still finds photo."
         )
         ui.show_code(aug.affine_resample, aug.chain_resample, aug.reference_resample, aug.psnr)
+    ui.state.write_url(PAGE)
 
 
-st.title("Augmentation")
-st.markdown(
-    "fastai's `get_transforms` draws a random flip, rotation, zoom, warp and lighting change for "
-    "every picture it serves, so each epoch sees a slightly different photo. Here every draw is "
-    "composed into **one** sampling grid, so the photo is resampled once and stays crisp. Move a "
-    "slider or press *New draw*; the defaults are the lesson's "
-    "`get_transforms(max_rotate=20, max_zoom=1.3, max_lighting=0.4, max_warp=0.4, p_affine=1., "
-    "p_lighting=1.)`."
-)
-photo_name, original = ui.current_image()
-if min(original.size) < 2:
-    st.error(
-        f"{photo_name} is {original.width}×{original.height} pixels; augmentation needs at least "
-        "2×2. Pick another image in the sidebar."
+def main() -> None:
+    st.title("Augmentation")
+    st.markdown(
+        "fastai's `get_transforms` draws a random flip, rotation, zoom, warp and lighting change "
+        "for every picture it serves, so each epoch sees a slightly different photo. Here every "
+        "draw is composed into **one** sampling grid, so the photo is resampled once and stays "
+        "crisp. Move a slider or press *New draw*; the defaults are the lesson's "
+        "`get_transforms(max_rotate=20, max_zoom=1.3, max_lighting=0.4, max_warp=0.4, "
+        "p_affine=1., p_lighting=1.)`."
     )
-    st.stop()
-photo = _working_photo(original)
-# While this flag is set the fragment below runs as part of a whole-page run, so the sections
-# after it will see its size and padding anyway; on its own reruns it must ask for a page run.
-st.session_state[_key("full_run")] = True
-explorer_panel(photo_name, photo, original.size)
-st.session_state[_key("full_run")] = False
-size, padding = st.session_state.get(_key("shared"), (224, "reflection"))
+    ui.state.persist(PAGE, page_settings())
+    photo_name, original = ui.current_image()
+    if min(original.size) < 2:
+        st.error(
+            f"{photo_name} is {original.width}×{original.height} pixels; augmentation needs at "
+            "least 2×2. Pick another image in the sidebar."
+        )
+        st.stop()
+    photo = _working_photo(original)
+    # While this flag is set the fragment below runs as part of a whole-page run, so the sections
+    # after it will see its size and padding anyway; on its own reruns it must ask for a page run.
+    st.session_state[_key("full_run")] = True
+    explorer_panel(photo_name, photo, original.size)
+    st.session_state[_key("full_run")] = False
+    size, padding = st.session_state.get(_key("shared"), (224, "reflection"))
 
-st.header("List of transforms")
-transform_list(photo, size, padding)
+    st.header("List of transforms")
+    transform_list(photo, size, padding)
 
-st.header("One resample vs a chain")
-one_vs_chain(photo, size, padding)
+    st.header("One resample vs a chain")
+    one_vs_chain(photo, size, padding)
+
+
+main()

@@ -1,15 +1,35 @@
-"""AppTest of the Augmentation page: the grid renders, and sliders, padding and draws change it."""
+"""AppTest of the Augmentation page: the grid renders, and sliders, padding and draws change it;
+tiles carry every drawn value, settings come from the URL and from JSON files, and controls that
+do nothing in the current settings are disabled."""
 
 from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import torch
+
+from explorer import augment as aug
+
+
+def _component(at) -> dict:
+    """The data the tile grid component was mounted with ({"tiles": [...], ...})."""
+    found = [
+        el
+        for el in at.main.get("bidi_component")
+        if getattr(el.proto, "component_name", "") == "cnn_explorer.tiles"
+    ]
+    assert len(found) == 1
+    return json.loads(found[0].proto.json)
 
 
 def _grid(at) -> list[tuple[str, str]]:
     """(image url, caption) of the 3×3 grid's tiles, in order (their captions start "i: ")."""
     tiles = []
-    for el in at.main.get("image"):
-        for img in el.proto.imgs:
-            if img.caption[:2] in {f"{i}:" for i in range(9)}:
-                tiles.append((img.url, img.caption))
+    for tile in _component(at)["tiles"]:
+        if tile["caption"][:2] in {f"{i}:" for i in range(9)}:
+            tiles.append((tile["src"], tile["caption"]))
     return tiles
 
 
@@ -62,3 +82,199 @@ def test_photo_too_small_to_augment_is_one_sentence(app_test, monkeypatch):
         "strip is 1×3000 pixels; augmentation needs at least 2×2. Pick another image in the sidebar."
     ]
     assert not at.main.get("image")
+
+
+def _number(text: str) -> float:
+    return float(re.search(r"[-+]?\d+\.\d+|[-+]?\d+", text).group())
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(x) for x in re.findall(r"[-+]?\d+\.\d+", text)]
+
+
+def test_every_tile_carries_the_values_drawn_for_it(app_test):
+    """Each tile's value rows are the draw's own numbers: an independent draw with the same seed
+    and settings (the lesson's, seed 3, perspective and cutout on) gives them back."""
+    at = app_test("augment")
+    at.number_input(key="augment_seed").set_value(3)
+    at.slider(key="augment_max_perspective").set_value(0.3)
+    at.slider(key="augment_cutout_holes").set_value(3).run()
+    assert not at.exception
+    tiles = _component(at)["tiles"]
+    assert len(tiles) == 9
+    settings = aug.AugSettings.lesson(max_perspective=0.3, cutout_holes=3)
+    params = aug.draw(settings, 9, torch.Generator().manual_seed(3))
+    for i, tile in enumerate(tiles):
+        v = params.values(i)
+        rows = {name: (value, changed) for name, value, changed in tile["rows"]}
+        assert rows["rotate"][0] == f"{v['angle']:+.2f}°" and rows["rotate"][1]
+        assert _number(rows["zoom"][0]) == pytest.approx(v["zoom"], abs=5e-4)
+        assert _numbers(rows["zoom focus"][0]) == pytest.approx(
+            [v["zoom_row"], v["zoom_col"]], abs=5e-4
+        )
+        assert _numbers(rows["symmetric warp"][0]) == pytest.approx(v["warp"], abs=5e-4)
+        corners = [c for corner in v["perspective"] for c in corner]
+        assert _numbers(rows["perspective"][0]) == pytest.approx(corners, abs=5e-3)
+        assert _number(rows["brightness"][0]) == pytest.approx(v["brightness"], abs=5e-4)
+        assert _number(rows["contrast"][0]) == pytest.approx(v["contrast"], abs=5e-4)
+        assert _numbers(rows["crop window"][0]) == pytest.approx(
+            [v["crop_row"], v["crop_col"], v["win_w"], v["win_h"]], abs=5e-4
+        )
+        assert rows["flip ↔"] == (("yes", True) if v["flip"] else ("no", False))
+        assert rows["dihedral"][0].startswith(f"{v['dihedral']} (")
+        holes = sum(v["cutout_on"])
+        assert (
+            rows["cutout"][0] == "off" if not holes else rows["cutout"][0].startswith(f"{holes} ×")
+        )
+        # unchanged transforms are listed too, marked as such
+        assert rows["squish"] == ("1.000", False) and rows["pad"] == ("0 px", False)
+        assert tile["caption"] == f"{i}: {params.describe(i)}"
+
+
+def test_a_link_opens_its_settings_and_a_bad_link_says_what_it_ignored(app_test):
+    from streamlit.testing.v1 import AppTest
+
+    from .conftest import APP
+
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.switch_page("app_pages/augment.py")  # the link points at the Augmentation page
+    at.query_params.update(max_rotate="90", padding="zeros", size="64", seed="7", do_flip="0")
+    at.run()
+    assert not at.exception and not at.warning
+    assert at.slider(key="augment_max_rotate").value == 90.0
+    assert at.radio(key="augment_padding").value == "zeros"
+    assert at.select_slider(key="augment_size").value == 64
+    assert at.number_input(key="augment_seed").value == 7
+    assert at.toggle(key="augment_do_flip").value is False
+    settings = aug.AugSettings.lesson(max_rotate=90.0, padding_mode="zeros", size=64, do_flip=False)
+    params = aug.draw(settings, 9, torch.Generator().manual_seed(7))
+    assert [c for _, c in _grid(at)] == [f"{i}: {params.describe(i)}" for i in range(9)]
+
+    bad = AppTest.from_file(str(APP), default_timeout=60)
+    bad.switch_page("app_pages/augment.py")
+    bad.query_params.update(max_rotate="900", size="65", padding="mirror", seed="x", max_zoom="1.5")
+    bad.run()
+    assert not bad.exception
+    assert len(bad.warning) == 1
+    sentence = bad.warning[0].value
+    assert all(
+        name in sentence for name in ("max_rotate=900", "size=65", "padding=mirror", "seed=x")
+    )
+    assert bad.slider(key="augment_max_rotate").value == 20.0  # the lesson's default
+    assert bad.select_slider(key="augment_size").value == 224
+    assert bad.slider(key="augment_max_zoom").value == 1.5  # the good value is kept
+
+
+def test_settings_file_loads_and_a_bad_one_is_refused_naming_the_field(app_test):
+    at = app_test("augment")
+    good = aug.AugSettings.lesson(max_rotate=45.0, padding_mode="border", flip_vert=True)
+    at.file_uploader(key="augment_settings_file").set_value(
+        ("mine.json", good.to_json().encode(), "application/json")
+    ).run()
+    assert not at.exception and not at.error
+    assert at.slider(key="augment_max_rotate").value == 45.0
+    assert at.radio(key="augment_padding").value == "border"
+    assert at.toggle(key="augment_flip_vert").value is True
+    params = aug.draw(good, 9, torch.Generator().manual_seed(0))
+    assert [c for _, c in _grid(at)] == [f"{i}: {params.describe(i)}" for i in range(9)]
+
+    for content, field in (
+        (b"{not json", None),
+        (json.dumps({"max_rotate": 10, "colour": 3}).encode(), "colour"),
+        (json.dumps({"p_affine": 1.5}).encode(), "p_affine"),
+        (json.dumps({"max_rotate": 300.0}).encode(), "max_rotate"),  # beyond the slider's 180
+        (json.dumps({"size": 100}).encode(), "size"),
+        (json.dumps([1, 2]).encode(), None),
+    ):
+        at.file_uploader(key="augment_settings_file").set_value(
+            ("bad.json", content, "application/json")
+        ).run()
+        assert not at.exception
+        assert len(at.error) == 1, content
+        assert at.error[0].value.startswith("bad.json was not loaded: ")
+        if field:
+            assert field in at.error[0].value
+        # the current settings stay
+        assert at.slider(key="augment_max_rotate").value == 45.0
+        assert at.radio(key="augment_padding").value == "border"
+
+
+def _disabled(at, key: str) -> bool:
+    for kind in ("slider", "toggle"):
+        for w in getattr(at, kind):
+            if w.key == key:
+                return w.disabled
+    raise AssertionError(key)
+
+
+def test_controls_that_do_nothing_are_disabled(app_test):
+    at = app_test("augment")
+    flips = ("augment_flip_vert", "augment_p_flip", "augment_p_dihedral")
+    assert [_disabled(at, k) for k in flips] == [False, False, True]  # no dihedral yet
+    at.toggle(key="augment_do_flip").set_value(False).run()
+    assert [_disabled(at, k) for k in flips] == [True, True, True]
+    at.toggle(key="augment_do_flip").set_value(True).run()
+    at.toggle(key="augment_flip_vert").set_value(True).run()
+    assert [_disabled(at, k) for k in flips] == [False, True, False]
+    # the lesson's extra transforms are off, so their probabilities are disabled ...
+    assert _disabled(at, "augment_p_perspective") and _disabled(at, "augment_p_cutout")
+    assert _disabled(at, "augment_zoom_row")  # random zoom focus
+    at.slider(key="augment_max_perspective").set_value(0.2).run()
+    assert not _disabled(at, "augment_p_perspective")  # ... until the magnitude is on
+    assert not at.exception
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        aug.AugSettings.lesson(do_flip=False),
+        aug.AugSettings.lesson(flip_vert=True),
+        aug.AugSettings.off(),
+        aug.AugSettings.lesson(max_zoom=1.0, max_resize_crop=1.0),
+    ],
+)
+def test_a_disabled_control_really_changes_no_draw(settings):
+    """The oracle for the page's rule: draw() gives the same parameters whatever a control that
+    the page disables is set to."""
+    from explorer.plots.augment import inert_controls
+
+    widget = {**settings.to_dict(), "zoom_random": settings.zoom_row is None}
+    inert = inert_controls(widget, photo_square=False)
+    assert inert  # every case disables something
+    base = aug.draw(settings, 64, torch.Generator().manual_seed(5))
+    for name in inert:
+        if name in ("zoom_row", "zoom_col") and widget["zoom_random"]:
+            continue  # with a random focus the page builds zoom_row=None whatever they show
+        if name in ("zoom_random", "zoom_row", "zoom_col"):
+            changed = {"zoom_row": 0.1, "zoom_col": 0.9}
+        elif isinstance(getattr(settings, name), bool):
+            changed = {name: not getattr(settings, name)}
+        else:
+            lim = aug.FIELD_LIMITS[name]
+            changed = {name: 1.7 if lim.hi is None else (lim.lo + (lim.hi or 1)) / 2 + 0.01}
+        other = aug.draw(
+            aug.AugSettings(**{**settings.to_dict(), **changed}),
+            64,
+            torch.Generator().manual_seed(5),
+        )
+        for f in (
+            "flip",
+            "dihedral",
+            "angle",
+            "zoom",
+            "zoom_row",
+            "zoom_col",
+            "squish",
+            "warp",
+            "perspective",
+            "win_w",
+            "win_h",
+            "brightness",
+            "contrast",
+            "cutout_on",
+            "rgb",
+        ):
+            a, b = getattr(base, f), getattr(other, f)
+            if f in ("zoom_row", "zoom_col"):  # the focus only matters where a zoom happened
+                a, b = a[base.zoom != 1], b[base.zoom != 1]
+            assert torch.equal(a, b), (name, f)

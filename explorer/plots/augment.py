@@ -1,0 +1,182 @@
+"""Figures and value tables for the Augmentation page: the sampling lattice drawn over the photo,
+the composed matrices as text, and every drawn value of one tile as (name, value) rows.
+
+Pure functions of tensors, numbers and `AugParams`: no streamlit here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+import torch
+
+from explorer.augment import DIHEDRAL_NAMES, AugParams
+
+TILT_EDGES = ("right", "left", "bottom", "top")  # augment's _TILT_DIRS order
+SKEW_PULLS = (  # augment's _SKEW_DIRS order: which coordinate of which corner is pushed out
+    "top-left x",
+    "top-left y",
+    "bottom-left x",
+    "bottom-left y",
+    "top-right x",
+    "top-right y",
+    "bottom-right x",
+    "bottom-right y",
+)
+CORNERS = ("top-left", "bottom-left", "top-right", "bottom-right")  # augment's _ORIG_PTS order
+
+
+def lattice_figure(source: tuple[str, int, int], pts: torch.Tensor) -> go.Figure:
+    """The photo with a tile's sampling lattice drawn over it (rows red, columns yellow).
+
+    Args:
+        source: the photo as (image URL, width, height); a data URL keeps plotly from re-encoding.
+        pts: where the lattice's points fall on the photo, in pixels (x, y).
+
+    Shape:
+        pts: (lines, lines, 2)
+    """
+    uri, w, h = source
+    xs, ys = pts[..., 0].tolist(), pts[..., 1].tolist()
+
+    def polylines(lines_x: list[list[float]], lines_y: list[list[float]], color: str) -> go.Scatter:
+        # all lines in one trace, separated by None: one trace validates ~20× faster than 11
+        flat_x = [v for line in lines_x for v in (*line, None)]
+        flat_y = [v for line in lines_y for v in (*line, None)]
+        return go.Scatter(x=flat_x, y=flat_y, mode="lines", line=dict(color=color, width=1))
+
+    corners = [(0, 0), (0, -1), (-1, -1), (-1, 0), (0, 0)]
+    border = go.Scatter(
+        x=[xs[r][c] for r, c in corners],
+        y=[ys[r][c] for r, c in corners],
+        mode="lines",
+        line=dict(color="cyan", width=3),
+        name="tile border",
+    )
+    columns_x = [[row[c] for row in xs] for c in range(len(xs[0]))]
+    columns_y = [[row[c] for row in ys] for c in range(len(ys[0]))]
+    fig = go.Figure(
+        [
+            go.Image(source=uri, hoverinfo="skip"),
+            polylines(xs, ys, "red"),
+            polylines(columns_x, columns_y, "yellow"),
+            border,
+        ]
+    )
+    pad = 0.25 * max(h, w)  # room for a lattice that reaches into the padding
+    fig.update_xaxes(range=[-pad, w + pad], visible=False)
+    fig.update_yaxes(range=[h + pad, -pad], visible=False, scaleanchor="x")
+    fig.update_layout(showlegend=False, height=420, margin=dict(l=0, r=0, t=0, b=0))
+    return fig
+
+
+def matrix_table(m: torch.Tensor) -> list[list[str]]:
+    """A matrix as rows of signed 4-decimal text, for st.table.
+
+    Shape:
+        m: (rows, cols)
+    """
+    return [[f"{v:+.4f}" for v in row] for row in m.tolist()]
+
+
+def _signed(values: list[float], digits: int = 3) -> str:
+    return "[" + ", ".join(f"{v:+.{digits}f}" for v in values) + "]"
+
+
+def tile_rows(params: AugParams, i: int) -> list[tuple[str, str, bool]]:
+    """Every value drawn for sample i, as (name, value text, changed) rows in application order.
+
+    `changed` is False where the value leaves the picture as it was (the identity of that
+    transform), so a display can grey those rows out while still showing them.
+    """
+    v: dict[str, Any] = params.values(i)
+    holes = [c for c, on in zip(v["cutout"], v["cutout_on"], strict=True) if on]
+    perspective = "  ".join(
+        f"{name} {_signed(c, 2)}" for name, c in zip(CORNERS, v["perspective"], strict=True)
+    )
+    rows = [
+        ("flip ↔", "yes" if v["flip"] else "no", bool(v["flip"])),
+        (
+            "dihedral",
+            f"{v['dihedral']} ({DIHEDRAL_NAMES[v['dihedral']]})",
+            v["dihedral"] != 0,
+        ),
+        ("rotate", f"{v['angle']:+.2f}°", v["angle"] != 0),
+        ("zoom", f"×{v['zoom']:.3f}", v["zoom"] != 1),
+        ("zoom focus", f"row {v['zoom_row']:.3f}, col {v['zoom_col']:.3f}", v["zoom"] != 1),
+        ("squish", f"{v['squish']:.3f}", v["squish"] != 1),
+        ("symmetric warp", _signed(v["warp"]), any(v["warp"])),
+        ("perspective", perspective, any(any(c) for c in v["perspective"])),
+        ("tilt", f"{v['tilt']:+.3f} ({TILT_EDGES[v['tilt_dir']]} edge)", v["tilt"] != 0),
+        ("skew", f"{v['skew']:+.3f} ({SKEW_PULLS[v['skew_dir']]})", v["skew"] != 0),
+        (
+            "crop window",
+            f"row {v['crop_row']:.3f}, col {v['crop_col']:.3f}, "
+            f"{v['win_w']:.3f}×{v['win_h']:.3f} of the square",
+            v["crop_row"] != 0.5 or v["crop_col"] != 0.5 or v["win_w"] != 1 or v["win_h"] != 1,
+        ),
+        ("pad", f"{v['pad']:.0f} px", v["pad"] != 0),
+        ("brightness", f"{v['brightness']:.3f} (0.5 = as is)", v["brightness"] != 0.5),
+        ("contrast", f"×{v['contrast']:.3f}", v["contrast"] != 1),
+        ("jitter", f"{v['jitter']:.4f}", v["jitter"] != 0),
+        (
+            "rgb_randomize",
+            f"{'RGB'[v['rgb_channel']]} noise ≤ {v['rgb']:.3f}" if v["rgb_on"] else "off",
+            bool(v["rgb_on"]),
+        ),
+        (
+            "cutout",
+            (
+                f"{len(holes)} × {v['cutout_size']:.2f} at "
+                + ", ".join(f"({r:.2f}, {c:.2f})" for r, c in holes)
+            )
+            if holes
+            else "off",
+            bool(holes),
+        ),
+    ]
+    return rows
+
+
+def inert_controls(v: dict[str, object], photo_square: bool) -> dict[str, str]:
+    """The settings that change nothing for values `v`, each with why: a page draws them disabled.
+
+    Args:
+        v: AugSettings field values by name, plus `zoom_random` (True: the zoom focus is drawn).
+        photo_square: whether the photo is square (a square photo leaves the crop no room).
+
+    Only a probability or a detail is ever named, never the magnitude that switches it on, so no
+    setting can lock another. What `draw` ignores decides it: see its `torch.where`s.
+    """
+    out: dict[str, str] = {}
+
+    def off(names: tuple[str, ...], when: bool, why: str) -> None:
+        if when:
+            out.update({n: why for n in names if n not in out})
+
+    off(("flip_vert", "p_flip", "p_dihedral"), not v["do_flip"], "Turn on flip first.")
+    off(("p_dihedral",), not v["flip_vert"], "Only with vertical flips too.")
+    off(("p_flip",), bool(v["flip_vert"]), "With vertical flips, p(dihedral) decides.")
+    geometry = v["max_rotate"] == 0 and v["max_zoom"] == 1 and v["max_warp"] == 0
+    off(("p_affine",), geometry, "Rotate, zoom and warp are all off.")
+    focus = ("zoom_random", "zoom_row", "zoom_col")
+    off(focus, v["max_zoom"] == 1 or v["p_affine"] == 0, "There is no zoom to focus.")
+    off(("zoom_row", "zoom_col"), bool(v["zoom_random"]), "The focus is random.")
+    for p, m, zero in (
+        ("p_squish", "max_squish", 1.0),
+        ("p_perspective", "max_perspective", 0.0),
+        ("p_tilt", "max_tilt", 0.0),
+        ("p_skew", "max_skew", 0.0),
+        ("p_jitter", "max_jitter", 0.0),
+        ("p_lighting", "max_lighting", 0.0),
+        ("p_brightness", "max_brightness", 0.0),
+        ("p_contrast", "max_contrast", 0.0),
+        ("p_pad", "pad", 0),
+        ("p_rgb", "max_rgb", 0.0),
+    ):
+        off((p,), v[m] == zero, f"{m} is off.")
+    off(("resize_crop_ratio", "p_resize_crop"), v["max_resize_crop"] == 1, "The zoom is 1 (off).")
+    off(("cutout_size", "p_cutout"), v["cutout_holes"] == 0, "There are no holes.")
+    off(("rand_crop",), photo_square, "The photo is square: the crop has nowhere to move.")
+    return out

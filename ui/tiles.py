@@ -1,0 +1,65 @@
+"""A grid of image tiles, each with its full list of values shown on hover, focus or click.
+
+A `st.components.v2` element (inline JS and CSS, no iframe): the images travel once per change as
+small JPEG data URLs with their value rows, and the browser shows a tile's values without a rerun.
+A click also selects the tile; Python hears that choice through `on_select`.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import streamlit as st
+from PIL import Image
+
+_HERE = Path(__file__).parent
+_COMPONENT = st.components.v2.component(
+    "cnn_explorer.tiles",
+    html='<div class="tiles" role="list"></div>',
+    css=(_HERE / "tiles.css").read_text(),
+    js=(_HERE / "tiles.js").read_text(),
+)
+
+
+def data_url(img: Image.Image, quality: int = 85) -> str:
+    """An RGB image as a JPEG data URL: ~10 kB for a 224-px tile, encoded in ~0.2 ms (PNG: 86 kB,
+    11 ms; WebP: 7 kB but 4 ms)."""
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def tile_grid(
+    tiles: Sequence[dict],
+    *,
+    key: str,
+    columns: int = 3,
+    selected: int | None = None,
+    on_pick: Callable[[int], None] | None = None,
+) -> None:
+    """Mount the grid of `tiles`.
+
+    Args:
+        tiles: one dict per tile: `src` (a data URL), `caption` (one line under the tile, cut to
+            fit; the whole text is its tooltip), `title` (the heading of its values) and `rows`, a
+            list of [name, value text, changed] (rows with changed False are greyed out).
+        key: the element's key (also its CSS class, `st-key-<key>`).
+        columns: tiles per row.
+        selected: the tile drawn as selected (outlined).
+        on_pick: called with a tile's index when it is clicked (or Enter is pressed on it), before
+            the rerun that click causes.
+    """
+
+    def picked() -> None:
+        index = st.session_state[key].get("picked")
+        if on_pick is not None and isinstance(index, int) and 0 <= index < len(tiles):
+            on_pick(index)
+
+    _COMPONENT(
+        key=key,
+        data={"tiles": list(tiles), "columns": columns, "selected": selected},
+        on_picked_change=picked,
+    )
