@@ -14,6 +14,9 @@ from safetensors.torch import save as save_safetensors
 from explorer import augment as A
 
 TOL = dict(atol=2e-5, rtol=0)  # float32 grid coordinates: "exact" up to rounding
+# the picture's corners in grid units (x, y), in fastai's order: top-left, bottom-left, top-right,
+# bottom-right
+CORNERS = torch.tensor([[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]], dtype=torch.float64)
 
 
 def _img(c: int = 3, h: int = 12, w: int = 12, seed: int = 0) -> torch.Tensor:
@@ -27,7 +30,8 @@ def _gen(seed: int = 0) -> torch.Generator:
 # (settings that turn one transform on, predicate "sample i was changed by it")
 TRANSFORMS = {
     "flip_lr": (dict(do_flip=True, p_flip=1.0), lambda p: p.flip),
-    "dihedral": (dict(do_flip=True, flip_vert=True, p_dihedral=1.0), lambda p: p.dihedral >= 0),
+    # case 0 of the 8 is "unchanged", so ~1/8 of the dihedral draws change nothing even at p = 1
+    "dihedral": (dict(do_flip=True, flip_vert=True, p_dihedral=1.0), lambda p: p.dihedral != 0),
     "rotate": (dict(max_rotate=30.0, p_affine=1.0), lambda p: p.angle != 0),
     "zoom": (dict(max_zoom=1.5, p_affine=1.0), lambda p: p.zoom != 1),
     "symmetric_warp": (dict(max_warp=0.3, p_affine=1.0), lambda p: p.warp.abs().sum(1) > 0),
@@ -121,14 +125,16 @@ def test_zero_magnitude_is_identity(name):
 def test_probability_zero_never_and_one_always(name):
     on, changed = TRANSFORMS[name]
     never = A.draw(A.AugSettings.off(**{**on, P_FIELD[name]: 0.0}), 64, _gen(1))
-    assert not changed(never).any() or name == "dihedral"
+    assert not changed(never).any()
     if name == "dihedral":
         assert (never.dihedral == 0).all()
     assert _same_params(_identity_fields(never), _identity_fields(A.AugParams.identity(64)))
     always = A.draw(A.AugSettings.off(**{**on, P_FIELD[name]: 1.0}), 64, _gen(1))
-    assert changed(always).all()
-    if name == "dihedral":  # all 8 cases turn up
+    if name == "dihedral":  # all 8 cases turn up, case 0 ("unchanged") about 1/8 of the time
         assert set(always.dihedral.tolist()) == set(range(8))
+        assert 0.75 < changed(always).double().mean() < 0.97
+    else:
+        assert changed(always).all()
     img = _img(h=10, w=14)
     torch.testing.assert_close(
         A.apply(img, never[:4], 8, "zeros"),
@@ -221,10 +227,10 @@ def test_squish_below_one_widens_horizontally_only():
 
 
 def test_homography_maps_target_points_to_original_points():
-    targ = A._ORIG_PTS + torch.rand(5, 4, 2, generator=_gen(4), dtype=torch.float64) * 0.6 - 0.3
-    h = A.homography(A._ORIG_PTS, targ)
+    targ = CORNERS + torch.rand(5, 4, 2, generator=_gen(4), dtype=torch.float64) * 0.6 - 0.3
+    h = A.homography(CORNERS, targ)
     pts = torch.cat([targ, torch.ones(5, 4, 1, dtype=torch.float64)], -1) @ h.transpose(1, 2)
-    torch.testing.assert_close(pts[..., :2] / pts[..., 2:], A._ORIG_PTS.expand(5, 4, 2))
+    torch.testing.assert_close(pts[..., :2] / pts[..., 2:], CORNERS.expand(5, 4, 2))
     assert torch.all(h[:, 2, 2] == 1)
 
 
@@ -235,21 +241,46 @@ def test_symmetric_warp_matches_fastai_corner_formula():
     m0, m1, m2, m3 = m[0].tolist()
     # fastai v1's symmetric_warp target corners (x, y) for corners (-1,-1), (-1,1), (1,-1), (1,1)
     targ = [[-1 - m3, -1 - m1], [-1 - m2, 1 + m1], [1 + m3, -1 - m0], [1 + m2, 1 + m0]]
-    for t, o in zip(targ, A._ORIG_PTS.tolist(), strict=True):
+    for t, o in zip(targ, CORNERS.tolist(), strict=True):
         v = mat @ torch.tensor([t[0], t[1], 1.0], dtype=torch.float64)
         torch.testing.assert_close((v[:2] / v[2]).tolist(), o)
 
 
+def _corner_moves(mat: torch.Tensor) -> torch.Tensor:
+    """How a warp moves the picture's corners: the output points that sample each corner (through
+    the inverse of the output -> input map), minus the corners. fastai defines warps this way."""
+    pts = torch.cat([CORNERS, torch.ones(4, 1, dtype=torch.float64)], 1) @ torch.linalg.inv(mat).T
+    return pts[:, :2] / pts[:, 2:] - CORNERS
+
+
 @pytest.mark.parametrize("field", ["tilt", "skew"])
 def test_tilt_and_skew_directions_move_one_edge_or_corner(field):
-    for d in range(4 if field == "tilt" else 8):
+    n_dirs = 4 if field == "tilt" else 8
+    seen = set()
+    for d in range(n_dirs):
         p = A.AugParams.identity(1).set(**{field: 0.25, f"{field}_dir": d})
-        mat = A.square_matrices(p)[0]
-        table = A._TILT_DIRS if field == "tilt" else A._SKEW_DIRS
-        targ = A._ORIG_PTS + 0.25 * table[d]
-        v = torch.cat([targ, torch.ones(4, 1, dtype=torch.float64)], 1) @ mat.T
-        torch.testing.assert_close(v[:, :2] / v[:, 2:], A._ORIG_PTS)
-        assert (table[d] != 0).sum() == (2 if field == "tilt" else 1)
+        moves = _corner_moves(A.square_matrices(p)[0])
+        moved = moves.abs() > 1e-9
+        # tilt: two corners each move one coordinate; skew: one corner, one coordinate
+        assert moved.sum() == (2 if field == "tilt" else 1)
+        torch.testing.assert_close(
+            moves[moved].abs(), torch.full((int(moved.sum()),), 0.25, dtype=torch.float64)
+        )
+        # a positive magnitude pushes outwards: the move has the sign of the corner's coordinate
+        assert torch.equal(torch.sign(moves[moved]), torch.sign(CORNERS[moved]))
+        corners, axes = moved.nonzero(as_tuple=True)
+        if field == "tilt":  # both along one axis, on one edge: they share the other coordinate
+            assert axes[0] == axes[1]
+            other = 1 - int(axes[0])
+            assert CORNERS[corners[0], other] == CORNERS[corners[1], other]
+        seen.add(tuple(zip(corners.tolist(), axes.tolist(), strict=True)))
+    assert len(seen) == n_dirs  # every direction is a different move: all 4 edges, 8 coordinates
+    # a negative magnitude is the opposite move
+    p = A.AugParams.identity(1).set(**{field: -0.25, f"{field}_dir": 1})
+    q = A.AugParams.identity(1).set(**{field: 0.25, f"{field}_dir": 1})
+    torch.testing.assert_close(
+        _corner_moves(A.square_matrices(p)[0]), -_corner_moves(A.square_matrices(q)[0])
+    )
 
 
 # ------------------------------------------------------------------ padding modes
@@ -397,10 +428,22 @@ def test_jitter_moves_each_sample_at_most_its_magnitude():
 
 
 def test_hash_noise_is_uniform_and_seed_dependent():
-    u = A._hash_uniform(torch.tensor([1, 2]), 5000)
+    u = A.hash_uniform(torch.tensor([1, 2]), 5000)
     assert 0 <= u.min() and u.max() < 1
     assert abs(u.mean().item() - 0.5) < 0.02 and abs(u.var().item() - 1 / 12) < 0.01
     assert not torch.equal(u[0], u[1])
+    assert torch.equal(A.hash_uniform(torch.tensor([2]), 5000)[0], u[1])  # the seed alone decides
+
+
+def test_rgb_randomize_noise_is_uniform_per_seed_and_reproducible():
+    # at level 1 the replaced channel is the noise itself: seen through apply, the public path
+    p = A.AugParams.identity(3).set(rgb_on=True, rgb=1.0, rgb_channel=0)
+    p.seed = torch.tensor([1, 2, 1])
+    out = A.apply(_img(h=71, w=71), p, 71, "zeros")[:, 0].flatten(1)
+    assert 0 <= out.min() and out.max() < 1
+    for u in out:
+        assert abs(u.mean().item() - 0.5) < 0.02 and abs(u.var().item() - 1 / 12) < 0.01
+    assert not torch.allclose(out[0], out[1]) and torch.equal(out[0], out[2])
 
 
 # ------------------------------------------------------------------ crops, non-square, resize-crop
@@ -567,12 +610,53 @@ def test_magnitude_series_changes_with_magnitude(name):
     assert max(diffs) > 0.01
 
 
+def _smooth_picture(h: int, w: int) -> torch.Tensor:
+    """Slowly varying colours, none 0: moving it further changes it more (noise would saturate)."""
+    yy, xx = torch.meshgrid(torch.arange(float(h)), torch.arange(float(w)), indexing="ij")
+    return torch.stack([(xx / 6).sin(), (yy / 5).cos(), ((xx + yy) / 7).sin()]) * 0.3 + 0.5
+
+
+@pytest.mark.parametrize("name", [n for n in A.SERIES if n != "dihedral"])
+def test_each_series_step_is_stronger_than_the_last(name):
+    """Measured on the output: the step with the identity magnitude reproduces the picture, and
+    each step further from it (on either side) changes the picture more than the one before."""
+    params, _ = A.magnitude_series(name)
+    img = _smooth_picture(24, 32)
+    out = A.apply(img, params, 16, "zeros")
+    unchanged = A.apply(img, A.AugParams.identity(1), 16, "zeros")[0]
+    if name == "rgb_randomize":  # level 0 is off; then red becomes noise with mean level / 2
+        torch.testing.assert_close(out[0], unchanged, **TOL)
+        red = torch.stack([o[0].mean() for o in out[1:]]).double()
+        assert bool((red[1:] > red[:-1]).all())
+        levels = torch.tensor(A.SERIES[name][0][1:], dtype=torch.float64)
+        torch.testing.assert_close(red, levels / 2, atol=0.03, rtol=0)
+        return
+    if name == "cutout":  # the holes of each tile, and more: the zeroed area grows
+        measure = [(o == 0).all(0).double().mean().item() for o in out]
+        assert measure[0] == 0 and all(b > a for a, b in zip(measure, measure[1:], strict=False))
+        return
+    dist = [(o - unchanged).abs().mean().item() for o in out]
+    i0 = min(range(5), key=dist.__getitem__)
+    assert dist[i0] < 1e-5  # the identity magnitude is in the series and changes nothing
+    for side in (dist[i0:], dist[i0::-1]):
+        assert all(b > a + 1e-3 for a, b in zip(side, side[1:], strict=False)), (name, dist)
+
+
+def test_dihedral_series_shows_the_named_cases():
+    params, labels = A.magnitude_series("dihedral")
+    img = _img(h=12, w=12)
+    out = A.apply(img, params, 12, "zeros")
+    for tile, case, label in zip(out, A.SERIES["dihedral"][0], labels, strict=True):
+        torch.testing.assert_close(tile, DIHEDRAL_ORACLES[int(case)](img), **TOL)
+        assert label == A.DIHEDRAL_NAMES[int(case)]
+
+
 def test_torchvision_export_builds_a_working_pipeline_and_names_gaps():
     code, notes = A.torchvision_code(replace(_everything(), size=16))
     ns: dict = {}
     exec(compile(code, "export", "exec"), ns)
     img = torch.randint(0, 256, (3, 40, 50), dtype=torch.uint8)
-    out = ns["tfms"](img)
+    out = ns["transform"](img)
     assert out.shape == (3, 16, 16) and out.dtype == torch.float32
     assert any("tilt" in n and "skew" in n for n in notes)
     assert any("reflection" in n for n in notes)

@@ -1,0 +1,107 @@
+"""fastai v1-style data augmentation: draw random parameters first, then apply them in one resample.
+
+Every geometric transform of a sample becomes one 3×3 matrix (affine maps and 4-point homographies
+composed), hence one sampling grid and one batched `grid_sample`; lighting works in logit space like
+fastai, and the pixel transforms (rgb_randomize, cutout) come last.
+
+Modules: settings (AugSettings, validation, JSON), params (AugParams), draw, geometry (matrices,
+homography, sampling grid), pixel (lighting, rgb_randomize, cutout), apply (apply, Augment),
+compare (one resample vs a chain, PSNR), series (magnitude strips), export (code for other
+libraries). Everything below is importable from `explorer.augment` directly.
+"""
+
+from explorer.augment.apply import (
+    Augment,
+    affine_resample,
+    apply,
+    as_float_batch,
+    center_crop_resize,
+    resample,
+)
+from explorer.augment.compare import chain_resample, psnr, reference_resample
+from explorer.augment.draw import draw
+from explorer.augment.export import (
+    EXPORT_TARGETS,
+    export,
+    fastai_v1_code,
+    fastai_v2_code,
+    torchvision_code,
+)
+from explorer.augment.geometry import (
+    ALIGN_CORNERS,
+    grid_in_pixels,
+    homography,
+    matrices,
+    project,
+    sampling_grid,
+    square_matrices,
+    warp_matrices,
+)
+from explorer.augment.params import DIHEDRAL_NAMES, AugParams, to_device
+from explorer.augment.pixel import (
+    cutout,
+    cutout_mask,
+    hash_uniform,
+    lighting,
+    rgb_randomize,
+)
+from explorer.augment.series import SERIES, magnitude_series, tile_mosaic
+from explorer.augment.settings import (
+    FIELD_LIMITS,
+    MAX_CUTOUT_HOLES,
+    MAX_SIZE,
+    AugSettings,
+    Limit,
+    SettingsError,
+    check_setting,
+)
+from explorer.padding import PAD_MODE, PADDING_HELP, PADDING_MODES, check_padding_mode, pad_mode
+
+__all__ = [
+    "ALIGN_CORNERS",
+    "DIHEDRAL_NAMES",
+    "EXPORT_TARGETS",
+    "FIELD_LIMITS",
+    "MAX_CUTOUT_HOLES",
+    "MAX_SIZE",
+    "PADDING_HELP",
+    "PADDING_MODES",
+    "PAD_MODE",
+    "SERIES",
+    "AugParams",
+    "AugSettings",
+    "Augment",
+    "Limit",
+    "SettingsError",
+    "affine_resample",
+    "apply",
+    "as_float_batch",
+    "center_crop_resize",
+    "chain_resample",
+    "check_padding_mode",
+    "check_setting",
+    "cutout",
+    "cutout_mask",
+    "draw",
+    "export",
+    "fastai_v1_code",
+    "fastai_v2_code",
+    "grid_in_pixels",
+    "hash_uniform",
+    "homography",
+    "lighting",
+    "magnitude_series",
+    "matrices",
+    "pad_mode",
+    "project",
+    "psnr",
+    "reference_resample",
+    "resample",
+    "rgb_randomize",
+    "sampling_grid",
+    "square_matrices",
+    "tile_mosaic",
+    "to_device",
+    "torchvision_code",
+    "warp_matrices",
+]

@@ -1,0 +1,276 @@
+"""Export: the same settings as code for other libraries, with notes on what has no equivalent.
+
+`export(settings, target)` is the one entry point; each target's code defines `transform` (fastai:
+its tfms lists). fastai v1 expresses every transform here; the others get the nearest pipeline and
+a note per difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from explorer.augment.settings import AugSettings
+from explorer.padding import PAD_MODE
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _lighting_range(m: float) -> tuple[str, str]:
+    return (
+        f"({_fmt(0.5 * (1 - m))}, {_fmt(0.5 * (1 + m))})",
+        f"({_fmt(1 - m)}, {_fmt(1 / (1 - m))})",
+    )
+
+
+def fastai_v1_code(s: AugSettings) -> tuple[str, list[str]]:
+    """fastai v1 code for these settings, and notes on what it cannot express exactly.
+
+    Returns:
+        (python source, notes).
+    """
+    notes: list[str] = []
+    xtra: list[str] = []
+    max_zoom = s.max_zoom
+    if s.zoom_row is not None or s.zoom_col is not None:
+        row = 0.5 if s.zoom_row is None else s.zoom_row
+        col = 0.5 if s.zoom_col is None else s.zoom_col
+        xtra.append(
+            f"zoom(scale=(1., {_fmt(s.max_zoom)}), row_pct={_fmt(row)}, col_pct={_fmt(col)},"
+            f" p={_fmt(s.p_affine)})"
+        )
+        max_zoom = 1.0
+        if s.zoom_row is None or s.zoom_col is None:
+            notes.append("fastai cannot fix one zoom coordinate and draw the other: both fixed.")
+    if s.max_brightness:
+        b, _ = _lighting_range(s.max_brightness)
+        xtra.append(f"brightness(change={b}, p={_fmt(s.p_brightness)})")
+    if s.max_contrast:
+        _, c = _lighting_range(s.max_contrast)
+        xtra.append(f"contrast(scale={c}, p={_fmt(s.p_contrast)})")
+    if s.max_squish > 1:
+        xtra.append(
+            f"squish(scale=({_fmt(1 / s.max_squish)}, {_fmt(s.max_squish)}), p={_fmt(s.p_squish)})"
+        )
+        notes.append("fastai draws squish uniformly, this app log-uniformly (same range).")
+    if s.max_perspective:
+        m = _fmt(s.max_perspective)
+        xtra.append(f"perspective_warp(magnitude=(-{m}, {m}), p={_fmt(s.p_perspective)})")
+    if s.max_tilt:
+        m = _fmt(s.max_tilt)
+        xtra.append(f"tilt(direction=(0, 3), magnitude=(-{m}, {m}), p={_fmt(s.p_tilt)})")
+    if s.max_skew:
+        m = _fmt(s.max_skew)
+        xtra.append(f"skew(direction=(0, 7), magnitude=(-{m}, {m}), p={_fmt(s.p_skew)})")
+    if s.max_jitter:
+        m = _fmt(s.max_jitter)
+        xtra.append(f"jitter(magnitude=(-{m}, {m}), p={_fmt(s.p_jitter)})")
+    if s.pad:
+        xtra.append(f"pad(padding={s.pad}, mode='{s.padding_mode}', p={_fmt(s.p_pad)})")
+    if s.cutout_holes:
+        length = max(1, round(s.cutout_size * s.size))
+        xtra.append(
+            f"cutout(n_holes=(1, {s.cutout_holes}), length=({length}, {length}),"
+            f" p={_fmt(s.p_cutout)})"
+        )
+    if s.max_rgb:
+        xtra.append(f"rgb_randomize(thresh={_fmt(s.max_rgb)}, p={_fmt(s.p_rgb)})")
+        notes.append("fastai's rgb_randomize never picks the blue channel; this app picks any.")
+    lines = [
+        "from fastai.vision import *",
+        "",
+        "tfms = get_transforms(",
+        f"    do_flip={s.do_flip}, flip_vert={s.flip_vert}, max_rotate={_fmt(s.max_rotate)},",
+        f"    max_zoom={_fmt(max_zoom)}, max_lighting={_fmt(s.max_lighting)},"
+        f" max_warp={_fmt(s.max_warp)},",
+        f"    p_affine={_fmt(s.p_affine)}, p_lighting={_fmt(s.p_lighting)},",
+        "    xtra_tfms=[" + ", ".join(xtra) + "],",
+        ")",
+    ]
+    if s.max_resize_crop > 1:
+        r = _fmt(s.resize_crop_ratio)
+        lines.append(
+            f"tfms = (tfms[0][1:] + rand_resize_crop({s.size}, max_scale={_fmt(s.max_resize_crop)},"
+            f" ratios=(1/{r}, {r})), tfms[1])"
+        )
+        notes.append("rand_resize_crop's probability has no fastai argument: it always runs.")
+    elif not s.rand_crop:
+        lines.append("tfms = ([crop_pad()] + tfms[0][1:], tfms[1])  # centre crop, not rand_crop")
+    if s.p_flip != 0.5 and s.do_flip and not s.flip_vert:
+        notes.append("fastai's get_transforms flips with p=0.5; use flip_lr(p=...) in xtra_tfms.")
+    lines.append(
+        f"data = src.transform(tfms, size={s.size}, padding_mode='{s.padding_mode}')"
+        "  # src: your labelled ItemLists"
+    )
+    return "\n".join(lines) + "\n", notes
+
+
+def fastai_v2_code(s: AugSettings) -> tuple[str, list[str]]:
+    """fastai v2 `aug_transforms` code for these settings, with notes on the differences."""
+    notes = [
+        "fastai v2's warp is its own Warp transform (a different corner move than symmetric_warp).",
+        "fastai v2 draws rotate, zoom and warp with one p_affine each, like v1.",
+    ]
+    item = f"Resize({s.size}, method='crop')"
+    if s.max_resize_crop > 1:
+        r = _fmt(s.resize_crop_ratio)
+        item = (
+            f"RandomResizedCrop({s.size}, min_scale={_fmt(1 / s.max_resize_crop)},"
+            f" ratio=(1/{r}, {r}))"
+        )
+    elif s.rand_crop:
+        notes.append(
+            "v2 has no rand_crop after a resize: RandomResizedCrop(min_scale=1) is closest."
+        )
+        item = f"RandomResizedCrop({s.size}, min_scale=1.0, ratio=(1, 1))"
+    xtra: list[str] = []
+    if s.max_brightness:
+        xtra.append(f"Brightness(max_lighting={_fmt(s.max_brightness)}, p={_fmt(s.p_brightness)})")
+    if s.max_contrast:
+        xtra.append(f"Contrast(max_lighting={_fmt(s.max_contrast)}, p={_fmt(s.p_contrast)})")
+    if s.cutout_holes:
+        area = _fmt(s.cutout_size**2)
+        xtra.append(
+            f"RandomErasing(p={_fmt(s.p_cutout)}, sl={area}, sh={area}, max_count={s.cutout_holes})"
+        )
+        notes.append("RandomErasing fills with noise, not zeros like cutout.")
+    missing = [
+        name
+        for name, on in (
+            ("squish", s.max_squish > 1),
+            ("perspective_warp", s.max_perspective > 0),
+            ("tilt", s.max_tilt > 0),
+            ("skew", s.max_skew > 0),
+            ("jitter", s.max_jitter > 0),
+            ("pad", s.pad > 0),
+            ("rgb_randomize", s.max_rgb > 0),
+            ("zoom focus", s.zoom_row is not None or s.zoom_col is not None),
+        )
+        if on
+    ]
+    if missing:
+        notes.append("No fastai v2 equivalent for: " + ", ".join(missing) + ".")
+    code = "\n".join(
+        [
+            "from fastai.vision.all import *",
+            "",
+            "batch_tfms = aug_transforms(",
+            f"    do_flip={s.do_flip}, flip_vert={s.flip_vert}, max_rotate={_fmt(s.max_rotate)},",
+            f"    min_zoom=1.0, max_zoom={_fmt(s.max_zoom)}, max_lighting={_fmt(s.max_lighting)},",
+            f"    max_warp={_fmt(s.max_warp)}, p_affine={_fmt(s.p_affine)},"
+            f" p_lighting={_fmt(s.p_lighting)},",
+            f"    pad_mode='{s.padding_mode}', align_corners=True,",
+            "    xtra_tfms=[" + ", ".join(xtra) + "],",
+            ")",
+            f"item_tfms = {item}",
+            "dls = ImageDataLoaders.from_name_re(path, fnames, r'([^/]+)_\\d+.jpg$',",
+            "                                    item_tfms=item_tfms, batch_tfms=batch_tfms)",
+        ]
+    )
+    return code + "\n", notes
+
+
+def torchvision_code(s: AugSettings) -> tuple[str, list[str]]:
+    """The nearest torchvision.transforms.v2 pipeline, with the settings it cannot express.
+
+    The code defines `transform`, a v2.Compose taking a uint8 (3,H,W) tensor or PIL image and
+    returning a float (3, size, size) tensor in [0, 1].
+    """
+    notes = [
+        "torchvision resamples once per geometric step (crop/resize, affine, perspective),"
+        " so each step blurs a little more.",
+        "ColorJitter changes brightness and contrast linearly, not in logit space.",
+    ]
+    steps: list[str] = []
+    if s.max_resize_crop > 1:
+        r = _fmt(s.resize_crop_ratio)
+        steps.append(
+            f"v2.RandomResizedCrop({s.size}, scale=({_fmt(1 / s.max_resize_crop)}, 1.0),"
+            f" ratio=(1/{r}, {r}), antialias=True)"
+        )
+    else:
+        steps.append(f"v2.Resize({s.size}, antialias=True)")
+        if s.rand_crop or s.pad:
+            mode = "edge" if s.padding_mode == "border" else PAD_MODE[s.padding_mode]
+            steps.append(f"v2.RandomCrop({s.size}, padding={s.pad or None}, padding_mode='{mode}')")
+        else:
+            steps.append(f"v2.CenterCrop({s.size})")
+    if s.do_flip and not s.flip_vert:
+        steps.append(f"v2.RandomHorizontalFlip(p={_fmt(s.p_flip)})")
+    elif s.do_flip and s.flip_vert:
+        steps.append("v2.RandomHorizontalFlip(p=0.5)")
+        steps.append("v2.RandomVerticalFlip(p=0.5)")
+        notes.append("The dihedral group's 90° turns have no torchvision transform; only flips.")
+    if s.max_rotate or s.max_zoom > 1:
+        steps.append(
+            "v2.RandomApply([v2.RandomAffine(degrees="
+            f"{_fmt(s.max_rotate)}, scale=(1.0, {_fmt(s.max_zoom)}))], p={_fmt(s.p_affine)})"
+        )
+    if s.max_warp or s.max_perspective:
+        m = max(s.max_warp, s.max_perspective) / 2  # corners move up to m·(side/2) in torchvision
+        steps.append(f"v2.RandomPerspective(distortion_scale={_fmt(m)}, p={_fmt(s.p_affine)})")
+        notes.append(
+            "RandomPerspective moves corners independently (perspective_warp), not symmetrically."
+        )
+    if s.padding_mode != "zeros":
+        notes.append(
+            "RandomAffine and RandomPerspective fill with a constant:"
+            f" no '{s.padding_mode}' padding."
+        )
+    if s.max_lighting:
+        steps.append(
+            f"v2.RandomApply([v2.ColorJitter(brightness={_fmt(s.max_lighting)},"
+            f" contrast={_fmt(s.max_lighting)})], p={_fmt(s.p_lighting)})"
+        )
+    steps.append("v2.ToDtype(torch.float32, scale=True)")
+    if s.cutout_holes:
+        area = _fmt(s.cutout_size**2)
+        steps.append(
+            f"v2.RandomErasing(p={_fmt(s.p_cutout)}, scale=({area}, {area}), ratio=(1, 1), value=0)"
+        )
+        if s.cutout_holes > 1:
+            notes.append("RandomErasing cuts one hole, not several.")
+    missing = [
+        name
+        for name, on in (
+            ("squish", s.max_squish > 1),
+            ("tilt", s.max_tilt > 0),
+            ("skew", s.max_skew > 0),
+            ("jitter", s.max_jitter > 0),
+            ("rgb_randomize", s.max_rgb > 0),
+            ("extra brightness/contrast", s.max_brightness > 0 or s.max_contrast > 0),
+            ("zoom focus", s.zoom_row is not None or s.zoom_col is not None),
+        )
+        if on
+    ]
+    if missing:
+        notes.append("No torchvision equivalent for: " + ", ".join(missing) + ".")
+    body = "".join(f"    {step},\n" for step in steps)
+    head = "import torch\nfrom torchvision.transforms import v2\n\n"
+    code = f"{head}transform = v2.Compose([\n{body}])\n"
+    return code, notes
+
+
+Exporter = Callable[[AugSettings], tuple[str, list[str]]]
+EXPORTERS: dict[str, Exporter] = {
+    "fastai_v1": fastai_v1_code,
+    "fastai_v2": fastai_v2_code,
+    "torchvision": torchvision_code,
+}
+EXPORT_TARGETS = tuple(EXPORTERS)
+
+
+def export(settings: AugSettings, target: str) -> tuple[str, list[str]]:
+    """These settings as `target` code, and notes on what it cannot express exactly.
+
+    Args:
+        settings: the augmentation to export.
+        target: one of EXPORT_TARGETS.
+
+    Returns:
+        (python source defining the pipeline, one sentence per difference from this app).
+    """
+    if target not in EXPORTERS:
+        raise ValueError(f"No export to {target!r}; choose one of {', '.join(EXPORT_TARGETS)}.")
+    return EXPORTERS[target](settings)

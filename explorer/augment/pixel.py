@@ -1,0 +1,100 @@
+"""Pixel transforms: lighting in logit space (like fastai), rgb_randomize and cutout.
+
+They act on finished tiles, after the one resample. Their per-pixel noise is counter-based
+(`hash_uniform`), so saved parameters give the same noise on any device without a generator.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from explorer.augment.params import AugParams, to_device
+
+
+def hash_uniform(seed: Tensor, count: int) -> Tensor:
+    """Counter-based noise: `count` floats in [0, 1) per seed that depend only on the seed.
+
+    A splitmix64 hash of (seed, index) in int64 arithmetic, so saved params give the same noise on
+    any device without carrying a generator around.
+
+    Shape:
+        (n,) int64 -> (n, count) float32
+    """
+    idx = torch.arange(count, device=seed.device, dtype=torch.int64)
+    z = seed[:, None] * -7046029254386353131 + idx[None, :] * 2654435761 + 1  # golden-ratio steps
+
+    def shr(v: Tensor, k: int) -> Tensor:  # logical right shift for int64
+        return (v >> k) & ((1 << (64 - k)) - 1)
+
+    z = (z ^ shr(z, 30)) * -4658895280553007687
+    z = (z ^ shr(z, 27)) * -7723592293110705685
+    z = z ^ shr(z, 31)
+    return shr(z, 40).to(torch.float32) / float(1 << 24)
+
+
+def lighting(x: Tensor, brightness: Tensor, contrast: Tensor) -> Tensor:
+    """fastai's lighting: sigmoid((logit(x) + logit(brightness)) · contrast), per sample.
+
+    Brightness 0.5 and contrast 1 are the identity (up to float rounding); pixels at exactly 0 or 1
+    stay there (logit ±inf maps back to 0 or 1).
+
+    Shape:
+        (n, C, H, W), (n,), (n,) -> (n, C, H, W)
+    """
+    return lighting_on_logits_(torch.logit(x), brightness, contrast)
+
+
+def lighting_on_logits_(logits: Tensor, brightness: Tensor, contrast: Tensor) -> Tensor:
+    """`lighting` on logits computed already, in place (a multiply, an add, a sigmoid).
+
+    Shape:
+        (n, C, H, W), (n,), (n,) -> (n, C, H, W), the same storage as `logits`
+    """
+    b = torch.logit(brightness.to(torch.float64))  # tiny: composed where the params live
+    c = contrast.to(torch.float64)
+    shift = to_device(b * c, logits.device, logits.dtype)[:, None, None, None]
+    scale = to_device(c, logits.device, logits.dtype)[:, None, None, None]
+    # (L + b) · c as L · c + b · c: two passes, each vectorised on the CPU (a one-pass addcmul
+    # with two per-sample operands runs a scalar loop there, 5× slower)
+    return torch.sigmoid_(logits.mul_(scale).add_(shift))
+
+
+def rgb_randomize(x: Tensor, params: AugParams) -> Tensor:
+    """Replace channel `rgb_channel` of each sample with `rgb_on` by noise uniform in [0, rgb).
+
+    Shape:
+        (n, 3, H, W), AugParams(n) -> (n, 3, H, W)
+    """
+    n, _, h, w = x.shape
+    dev = x.device
+    noise = hash_uniform(to_device(params.seed, dev) + 1, h * w).view(n, 1, h, w)
+    chan = torch.arange(3)[None, :] == params.rgb_channel.cpu()[:, None]
+    mask = to_device((chan & params.rgb_on.cpu()[:, None])[:, :, None, None], dev)
+    level = to_device(params.rgb, dev, x.dtype)[:, None, None, None]
+    return torch.where(mask, noise.to(x) * level, x)
+
+
+def cutout_mask(params: AugParams, size: int) -> Tensor:
+    """1 inside each sample's cutout holes, 0 elsewhere (holes clipped at the tile's edge).
+
+    Shape:
+        AugParams(n), size -> (n, 1, size, size)
+    """
+    pos = torch.arange(size, device=params.cutout.device, dtype=torch.float64)
+    half = (params.cutout_size * size / 2)[:, None]  # (n, 1)
+    lo = torch.floor(params.cutout * size - half[..., None])  # (n, K, 2)
+    hi = torch.floor(params.cutout * size + half[..., None])
+    rows = (pos >= lo[..., 0:1]) & (pos < hi[..., 0:1])  # (n, K, size)
+    cols = (pos >= lo[..., 1:2]) & (pos < hi[..., 1:2])
+    hole = rows[:, :, :, None] & cols[:, :, None, :] & params.cutout_on[:, :, None, None]
+    return hole.any(dim=1, keepdim=True).to(torch.float32)
+
+
+def cutout(x: Tensor, params: AugParams) -> Tensor:
+    """Zero the cutout holes of each (square) tile.
+
+    Shape:
+        (n, C, size, size), AugParams(n) -> (n, C, size, size)
+    """
+    return x * (1 - cutout_mask(params.to(x.device), x.shape[-1]).to(x))
