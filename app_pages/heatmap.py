@@ -1,26 +1,30 @@
 """Heatmap: where a CNN looks. The lesson's mean-activation map, each channel, and Grad-CAM.
 
-Reads widgets, calls explorer.heatmap, renders. The model runs once per (image, model, layer,
-size, class); scrubbing channels or clicking cells only re-draws cached tensors.
+One function per section, each given what it draws. The model runs once per (image, model, layer,
+size, class); the channel browser and the cell view draw cached tensors in the browser, and every
+setting is kept across page switches and in the URL (ui.state).
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
-import io
+from typing import Any
 
-import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
+from torch import nn
 
 import ui
+import ui.state
 from explorer import heatmap as hm
 from explorer import models
 from explorer.device import default_device
 from explorer.images import IMAGENET_MEAN, IMAGENET_STD
+from explorer.plots import heatmap as plots
+from ui import cellview, channels
 
+PAGE = "heatmap"
 RANDOM, IMAGENET, CKPT = "random", "imagenet", "ckpt:"
 RANDOM_LABEL = "random weights: the map shows untrained filters"
 LAYERS = {
@@ -35,15 +39,23 @@ MAPS = {
     "lesson": "Grad-CAM, lesson variant",
     "library": "Grad-CAM, library variant",
 }
+MEAN_VIEW, CAM_VIEW, CHANNEL_VIEW = "Mean activation", "Grad-CAM", "Channels"
+WEIGHTS_VIEW, CELL_VIEW = "Channel weights", "What a cell sees"
+VIEWS = (MEAN_VIEW, CAM_VIEW, CHANNEL_VIEW, WEIGHTS_VIEW, CELL_VIEW)
+INTERPOLATIONS = ("bilinear", "nearest")
 PREDICTED = -1  # the class picker's "predicted class" (None would show as an empty box)
+CENTRE = -1  # a cell row/column not chosen yet: the map's centre
 THUMB = 128  # pixels per side of the small channel maps
+MAX_CELLS = 4096  # rows/columns a URL may ask for (any real map is smaller)
+MAX_CLASSES = 100_000  # a class index a URL may ask for (checked against the model's classes)
+OWN_SIZE = 0  # the input size not chosen yet: the model's own (a checkpoint's, else 352)
 
 
-# --- models ------------------------------------------------------------------------------------
+# --- models and cached results ------------------------------------------------------------------
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def load_model(choice: str, stamp: float) -> tuple[object, dict]:
+def load_model(choice: str, stamp: float) -> tuple[nn.Module, dict]:
     """(model on the default device in eval mode, info with classes/size/mean/std); `stamp`
     changes when a checkpoint file is rewritten, so a retrained model is reloaded."""
     device = default_device()
@@ -66,7 +78,7 @@ def load_model(choice: str, stamp: float) -> tuple[object, dict]:
 
 @st.cache_data(show_spinner="Running the model…", max_entries=16)
 def explain(
-    _model,
+    _model: nn.Module,
     model_key: str,
     _img: Image.Image,
     img_key: str,
@@ -79,6 +91,7 @@ def explain(
     x, shown = hm.prepare(_img, size, stats[0], stats[1])
     c = hm.capture(_model, x, layer, class_idx)
     return {
+        "key": f"{model_key}|{img_key}|{size}|{stats}|{layer}|{c.class_idx}",
         "x_shape": tuple(x.shape),
         "shown": shown,
         "acts": c.acts.float().cpu(),
@@ -88,64 +101,145 @@ def explain(
     }
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def channel_payload(_res: dict, res_key: str, alpha: float, cmap: str, interp: str) -> dict:
+    """The channel browser's data (sprite, picture, numbers), made once per result and look."""
+    opts = {"alpha": alpha, "cmap": cmap, "interpolation": interp}
+    return channels.channel_data(_res["shown"], _res["acts"], _res["grads"], opts, 0)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def cell_payload(
+    _model: nn.Module, _res: dict, res_key: str, layer: str, which: str, opts: tuple
+) -> dict:
+    """The cell view's data: the chosen map's overlay and every cell's two boxes."""
+    m = hm.heat(_res["acts"], _res["grads"], which)
+    shown = _res["shown"]
+    regions = hm.cell_regions(_model, layer, (shown.height, shown.width), tuple(m.shape))
+    picture = hm.overlay(shown, m, **dict(opts))
+    return cellview.cell_data(picture, m, regions, (0, 0))
+
+
 def image_key(name: str, img: Image.Image) -> str:
     return f"{name}:{img.size}:{hashlib.blake2b(img.tobytes(), digest_size=12).hexdigest()}"
 
 
 def overlay_png(res: dict, which: str, opts: dict) -> bytes:
     """The chosen map's overlay as PNG bytes (for the download button)."""
-    return png_bytes(hm.overlay(res["shown"], hm.heat(res["acts"], res["grads"], which), **opts))
-
-
-def png_bytes(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
+    picture = hm.overlay(res["shown"], hm.heat(res["acts"], res["grads"], which), **opts)
+    return hm.encode_image(picture, "PNG")
 
 
 def clamp_state(key: str, lo: int, hi: int, default: int) -> None:
-    """Give a scrubbed widget its default, or keep its value inside a range that changed with the
-    layer (the widget then takes its value from session_state only, so it is never passed one)."""
-    st.session_state[key] = min(max(int(st.session_state.get(key, default)), lo), hi)
+    """Keep a setting inside a range that changed with the layer (or give the default to a value
+    still marked "not chosen"); the widget then takes its value from session_state only."""
+    value = int(st.session_state.get(key, default))
+    st.session_state[key] = default if value < lo and default >= lo else min(max(value, lo), hi)
 
 
-# --- views ----------------------------------------------------------------------------------------
+# --- the model, layer and size ------------------------------------------------------------------
 
 
-def top5_chart(res: dict, classes: list[str], untrained: bool = False) -> go.Figure:
-    top = hm.top_predictions(res["logits"], classes, k=5)
-    fig = go.Figure(
-        go.Bar(
-            x=[p for _, _, p in top][::-1],
-            y=[n for _, n, _ in top][::-1],
-            orientation="h",
-            text=[f"{p:.1%}" for _, _, p in top][::-1],
-            marker_color="#9e9e9e" if untrained else "#cd4071",
+def model_options() -> dict[str, Any]:
+    """The model picker's options, labels, default, checkpoint stamps and trained sizes."""
+    checkpoints = models.list_checkpoints()
+    good = [c for c in checkpoints if "error" not in c]
+    cached = models.imagenet_weights_cached("resnet34")
+    imagenet = "resnet34, ImageNet weights (torchvision)"
+    if not cached:
+        imagenet += f" — not downloaded: needs the network, ~{hm.imagenet_download_mb():.0f} MB"
+    labels = {CKPT + c["name"]: f"{c['name']} (your checkpoint)" for c in good}
+    labels |= {CKPT + c["name"]: f"{c['name']} (unreadable)" for c in checkpoints if "error" in c}
+    labels |= {IMAGENET: imagenet, RANDOM: f"resnet34, {RANDOM_LABEL}"}
+    default = CKPT + good[0]["name"] if good else IMAGENET if cached else RANDOM
+    return {
+        "choices": [CKPT + c["name"] for c in checkpoints] + [IMAGENET, RANDOM],
+        "labels": labels,
+        "default": default,
+        "cached": cached,
+        "stamps": {CKPT + c["name"]: float(c.get("saved_at") or 0) for c in checkpoints},
+        "sizes": {CKPT + c["name"]: int(c.get("size") or 224) for c in good},
+    }
+
+
+def _model_changed(sizes: dict[str, int]) -> None:
+    # A new model opens at its own size (a checkpoint's, else the lesson's) and explains its own
+    # predicted class. Done when a person picks it, so a link's size is not overridden.
+    st.session_state["heatmap_size"] = sizes.get(st.session_state["heatmap_model"], 352)
+    st.session_state["heatmap_class"] = PREDICTED
+
+
+def model_section(opt: dict[str, Any]) -> tuple[str, str, int]:
+    """Model, layer and input size pickers; returns (choice, layer, size)."""
+    c1, c2, c3 = st.columns([3, 2, 1])
+    choice = c1.selectbox(
+        "Model",
+        opt["choices"],
+        format_func=opt["labels"].get,
+        key="heatmap_model",
+        on_change=_model_changed,
+        args=(opt["sizes"],),
+    )
+    layer = c2.selectbox("Layer", list(LAYERS), format_func=LAYERS.get, key="heatmap_layer")
+    own = opt["sizes"].get(choice, 352)
+    size_opts = sorted({224, 352, own})
+    if st.session_state.get("heatmap_size") not in size_opts:  # OWN_SIZE, or another model's
+        st.session_state["heatmap_size"] = own
+    size = c3.selectbox(
+        "Input size",
+        size_opts,
+        key="heatmap_size",
+        help="224 px gives a 7×7 body map, 352 px (the lesson's) 11×11: the body divides by 32.",
+    )
+    if not opt["cached"]:
+        c1.caption(
+            "The ImageNet weights are not on this machine yet: choosing them downloads "
+            f"about {hm.imagenet_download_mb():.0f} MB from download.pytorch.org, so it needs "
+            "the network (offline it says so within seconds)."
         )
-    )
-    fig.update_layout(
-        height=230,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        title="Top-5 “predictions” of random weights: meaningless"
-        if untrained
-        else "Top-5 predictions (softmax of the logits)",
-        xaxis={"range": [0, 1], "tickformat": ".0%"},
-    )
-    return fig
+    if choice == RANDOM:
+        st.warning(f"resnet34 with {RANDOM_LABEL}. Train a model or go online for meaningful maps.")
+    return choice, layer, int(size)
+
+
+# --- predictions and shapes ---------------------------------------------------------------------
 
 
 def untrained_note(res: dict, n_classes: int) -> str:
     """Why an untrained network is '100 % sure': say it with this image's own numbers."""
-    logits = res["logits"]
-    p = float(logits.softmax(-1).max())
+    p, lo, hi = hm.confidence(res["logits"])
     return (
         f"Random weights know nothing, yet softmax gives one class **{p:.1%}**. Nothing in an "
-        "untrained network keeps its outputs small (its BatchNorm layers have never measured any data, so they normalise nothing), so "
-        f"the logits here span **{float(logits.min()):.0f} … {float(logits.max()):.0f}**, and "
-        "softmax turns gaps that large into false certainty. An honest know-nothing answer would be "
-        f"1/{n_classes} = {1 / n_classes:.1%} for every class; training is what makes these "
+        "untrained network keeps its outputs small (its BatchNorm layers have never measured any "
+        f"data, so they normalise nothing), so the logits here span **{lo:.0f} … {hi:.0f}**, and "
+        "softmax turns gaps that large into false certainty. An honest know-nothing answer would "
+        f"be 1/{n_classes} = {1 / n_classes:.1%} for every class; training is what makes these "
         "numbers mean something."
     )
+
+
+def class_section(res0: dict, classes: list[str], untrained: bool) -> int:
+    """The class to explain, beside the top-5 chart; returns the picked class or PREDICTED."""
+    class_opts = [PREDICTED, *range(len(classes))]
+    if st.session_state.get("heatmap_class") not in class_opts:
+        st.session_state["heatmap_class"] = PREDICTED
+    left, right = st.columns([2, 3])
+    with left:
+        cls = st.selectbox(
+            "Explain class",
+            class_opts,
+            # The first option's label never changes: the browser keeps showing a stale label when
+            # only the text of the selected option changes (a new image, a new prediction).
+            format_func=lambda i: "the predicted class" if i == PREDICTED else f"{i}: {classes[i]}",
+            key="heatmap_class",
+            help="Grad-CAM differentiates this class's score; the mean activation ignores it.",
+        )
+        if untrained:
+            st.caption(untrained_note(res0, len(classes)))
+    with right:
+        fig = plots.top5_chart(res0["logits"], classes, untrained)
+        st.plotly_chart(fig, width="stretch", key="heatmap_top5")
+    return int(cls)
 
 
 def shapes_text(res: dict) -> str:
@@ -170,74 +264,133 @@ def shapes_text(res: dict) -> str:
     )
 
 
-def image_figure(img: Image.Image, h: int, w: int, region: hm.CellRegion) -> go.Figure:
-    """The overlay with one clickable dot per map cell and the chosen cell's two boxes."""
-    W, H = img.size
-    src = "data:image/png;base64," + base64.b64encode(png_bytes(img)).decode()
-    fig = go.Figure(go.Image(source=src, hoverinfo="skip"))
-    xs, ys, cd = [], [], []
-    for r in range(h):
-        for c in range(w):
-            xs.append((c + 0.5) * W / w)
-            ys.append((r + 0.5) * H / h)
-            cd.append((r, c))
-    fig.add_trace(
-        go.Scatter(
-            x=xs,
-            y=ys,
-            mode="markers",
-            customdata=cd,
-            marker={"size": max(4, min(14, 300 // max(h, w))), "color": "rgba(255,255,255,0.35)"},
-            hovertemplate="cell (%{customdata[0]}, %{customdata[1]})<extra></extra>",
+def shapes_section(res: dict, name: str, size: int, layer: str, classes: list[str]) -> None:
+    cls = classes[res["class_idx"]]
+    st.markdown(f"**Shapes** for *{name}* at {size} px, layer `{layer}`, class *{cls}*:")
+    st.code(shapes_text(res), language="python")
+    map_h, map_w = res["acts"].shape[1:]
+    if map_h * map_w <= 4:
+        st.warning(
+            f"At {size} px this layer's map is only {map_h}×{map_w}: too coarse to show where the "
+            "network looks. Pick a larger input size or an earlier layer (layer1 or layer2)."
         )
+
+
+# --- display settings and the view ----------------------------------------------------------------
+
+
+def _map_changed() -> None:
+    # The view follows the map picked for download, so what is shown is what is saved.
+    view, which = st.session_state["heatmap_tab"], st.session_state["heatmap_map"]
+    if which == "mean" and view == CAM_VIEW:
+        st.session_state["heatmap_tab"] = MEAN_VIEW
+    elif which != "mean" and view == MEAN_VIEW:
+        st.session_state["heatmap_tab"] = CAM_VIEW
+
+
+def sync_map_to_view() -> None:
+    """The map to download follows the open view: the mean map on "Mean activation", a Grad-CAM
+    variant on "Grad-CAM" (the download once saved the mean map while Grad-CAM was shown)."""
+    view, which = st.session_state["heatmap_tab"], st.session_state["heatmap_map"]
+    if view == MEAN_VIEW and which != "mean":
+        st.session_state["heatmap_map"] = "mean"
+    elif view == CAM_VIEW and which == "mean":
+        st.session_state["heatmap_map"] = "lesson"
+
+
+def display_section() -> tuple[dict, str, str]:
+    """Opacity, colormap, interpolation, the map and the view; returns (opts, which, view)."""
+    st.subheader("Display")
+    d1, d2, d3, d4 = st.columns(4)
+    alpha = d1.slider("Opacity (alpha)", 0.0, 1.0, step=0.05, key="heatmap_alpha")
+    cmap = d2.selectbox("Colormap", hm.COLORMAPS, key="heatmap_cmap")
+    interp = d3.radio("Interpolation", INTERPOLATIONS, horizontal=True, key="heatmap_interp")
+    sync_map_to_view()
+    which = d4.selectbox(
+        "Map to explore and download",
+        list(MAPS),
+        format_func=MAPS.get,
+        key="heatmap_map",
+        on_change=_map_changed,
     )
-    x0, y0, x1, y1 = region.field_box
-    fig.add_shape(
-        type="rect",
-        x0=x0,
-        y0=y0,
-        x1=x1,
-        y1=y1,
-        line={"color": "#35b779", "dash": "dash", "width": 2},
+    view = st.segmented_control("View", VIEWS, required=True, key="heatmap_tab")
+    return {"alpha": alpha, "cmap": cmap, "interpolation": interp}, str(which), str(view)
+
+
+def page_settings(opt: dict[str, Any]) -> list[ui.state.Setting]:
+    """Every setting of the page, declared once so a bad link gets one sentence. The size and
+    class ranges depend on the model, so they are checked again once it is known."""
+    n = ui.state.number
+    sizes = sorted({OWN_SIZE, 224, 352, *opt["sizes"].values()})
+    return [
+        ui.state.choice("heatmap_model", opt["default"], opt["choices"]),
+        ui.state.choice("heatmap_layer", "0", list(LAYERS)),
+        ui.state.choice("heatmap_size", OWN_SIZE, sizes),
+        n("heatmap_class", PREDICTED, PREDICTED, MAX_CLASSES, integer=True, name="class"),
+        n("heatmap_alpha", 0.6, 0.0, 1.0),
+        ui.state.choice("heatmap_cmap", "magma", hm.COLORMAPS),
+        ui.state.choice("heatmap_interp", "bilinear", INTERPOLATIONS),
+        ui.state.choice("heatmap_map", "mean", list(MAPS)),
+        ui.state.choice("heatmap_tab", MEAN_VIEW, VIEWS, name="view"),
+        ui.state.choice("heatmap_rank", hm.RANKINGS[0], hm.RANKINGS),
+        n("heatmap_topk", 16, 1, 64, integer=True),
+        n("heatmap_channel", 0, 0, 4095, integer=True),
+        n("heatmap_row", CENTRE, CENTRE, MAX_CELLS, integer=True, name="row"),
+        n("heatmap_col", CENTRE, CENTRE, MAX_CELLS, integer=True, name="col"),
+    ]
+
+
+# --- the views ------------------------------------------------------------------------------------
+
+
+def mean_view(res: dict, opts: dict, size: int) -> None:
+    avg = hm.heat(res["acts"], None, "mean")
+    st.image(
+        hm.overlay(res["shown"], avg, **opts),
+        width="stretch",
+        caption=f"avg_acts = acts.mean(0): {tuple(avg.shape)} stretched over {size}×{size}",
     )
-    x0, y0, x1, y1 = region.cell_box
-    fig.add_shape(type="rect", x0=x0, y0=y0, x1=x1, y1=y1, line={"color": "white", "width": 3})
-    fig.update_layout(
-        height=520,
-        margin={"l": 0, "r": 0, "t": 0, "b": 0},
-        showlegend=False,
-        xaxis={"visible": False, "range": [0, W]},
-        yaxis={"visible": False, "range": [H, 0]},
+    ui.show_code(hm.activations, hm.overlay)
+
+
+def cam_view(res: dict, opts: dict, which: str) -> None:
+    st.markdown(
+        "**Lesson:** the mean over channels of activation × channel weight, negatives kept. "
+        "**Library (fastai's `GradCAM`):** the sum instead of the mean, then ReLU, so only "
+        "evidence *for* the class is left."
     )
-    return fig
+    cols = st.columns(2)
+    for col, variant in zip(cols, hm.VARIANTS, strict=True):
+        m = hm.cam(res["acts"], res["grads"], variant)
+        saved = " · the one downloaded" if variant == which else ""
+        col.image(
+            hm.overlay(res["shown"], m, **opts),
+            width="stretch",
+            caption=f"{variant}: range {float(m.min()):.3g} … {float(m.max()):.3g}{saved}",
+        )
+    ui.show_code(hm.capture, hm.hooked, hm.cam)
 
 
-def _cell_clicked() -> None:
-    points = st.session_state.get("heatmap_cellplot", {}).get("selection", {}).get("points", [])
-    if points and points[0].get("customdata") is not None:
-        r, c = points[0]["customdata"][:2]
-        st.session_state["heatmap_row"], st.session_state["heatmap_col"] = int(r), int(c)
+def _take_channel() -> None:
+    ch = channels.chosen("heatmap_channels")
+    if ch is not None:
+        st.session_state["heatmap_channel"] = ch
 
 
-def _channel_view(res: dict, opts: dict) -> None:
-    acts = res["acts"]
-    n = acts.shape[0]
+@st.fragment
+def channel_view(res: dict, opts: dict) -> None:
+    """Any single channel, drawn in the browser from one sprite of all of them."""
+    n = res["acts"].shape[0]
     clamp_state("heatmap_channel", 0, n - 1, 0)
-    ch = st.slider(f"Channel (0–{n - 1})", 0, n - 1, key="heatmap_channel")
-    a = acts[ch]
-    left, right = st.columns([3, 2])
-    with left:
-        st.image(hm.overlay(res["shown"], a, **opts), width="stretch", caption=f"acts[{ch}]")
-    with right:
-        w = hm.channel_weights(res["grads"])[ch]
-        st.markdown(
-            f"**Channel {ch}** · map `{tuple(a.shape)}`  \nmean activation **{float(a.mean()):.4f}**, "
-            f"max **{float(a.max()):.4f}**  \nGrad-CAM weight (mean gradient) **{float(w):.3e}**"
-        )
-        st.caption("Each channel is scaled to its own minimum and maximum before colouring.")
+    payload = channel_payload(res, res["key"], opts["alpha"], opts["cmap"], opts["interpolation"])
+    data = {**payload, "channel": int(st.session_state["heatmap_channel"])}
+    channels.channel_browser(data, key="heatmap_channels", on_channel=_take_channel)
+    ui.state.write_url(PAGE)
 
 
-def _grid_view(res: dict, opts: dict) -> None:
+@st.fragment
+def grid_view(res: dict, opts: dict) -> None:
+    """The top channels by the ranking picked."""
     acts, weights = res["acts"], hm.channel_weights(res["grads"])
     n = acts.shape[0]
     c1, c2 = st.columns(2)
@@ -251,253 +404,69 @@ def _grid_view(res: dict, opts: dict) -> None:
         caption=[f"#{i}" for i in order],
         width=THUMB,
     )
+    ui.state.write_url(PAGE)
 
 
-def _cell_view(res: dict, opts: dict, model, layer: str, which: str) -> None:
+def weights_view(res: dict, opts: dict) -> None:
+    weights = hm.channel_weights(res["grads"])
+    top = hm.rank_channels(res["acts"], weights, "contribution", 8).tolist()
+    st.plotly_chart(plots.weights_chart(weights, top), width="stretch", key="heatmap_weights")
+    small = res["shown"].resize((THUMB, THUMB), Image.Resampling.BILINEAR)
+    contrib = hm.contributions(res["acts"], weights)
+    st.image(
+        [hm.overlay(small, res["acts"][i], **opts) for i in top],
+        caption=[f"#{i}: {float(contrib[i]):+.2e}" for i in top],
+        width=THUMB,
+    )
+    st.caption("Contribution = weight × mean activation: each channel's share of the lesson's map.")
+    ui.show_code(hm.channel_weights)
+
+
+def _cell_clicked() -> None:
+    cell = cellview.clicked("heatmap_cells")
+    if cell is not None:
+        st.session_state["heatmap_row"], st.session_state["heatmap_col"] = cell
+
+
+def cell_text(region: hm.CellRegion, map_hw: tuple[int, int], value: float) -> str:
+    (h, w), (cx0, cy0, cx1, cy1) = map_hw, region.cell_box
+    fx0, fy0, fx1, fy1 = region.field_box
+    return (
+        f"**Cell ({region.row}, {region.col})** of the {h}×{w} map, value **{value:.4f}**.\n\n"
+        f"**White box — its share of the picture:** x {cx0:.0f}–{cx1:.0f}, y {cy0:.0f}–{cy1:.0f} "
+        f"({region.stride[1]} px between cells). The overlay stretches the map over the image, "
+        "so this is where its colour lands.\n\n"
+        f"**Dashed box — what it actually sees:** a receptive field of {region.field_size[1]}×"
+        f"{region.field_size[0]} px, clipped to x {fx0:.0f}–{fx1:.0f}, y {fy0:.0f}–{fy1:.0f}. "
+        "Every pixel inside can change this number; the convolutions below reach that far."
+    )
+
+
+@st.fragment
+def cell_view(res: dict, opts: dict, model: nn.Module, layer: str, which: str) -> None:
+    """Hover any cell for its region and receptive field (in the browser); click to keep it."""
     m = hm.heat(res["acts"], res["grads"], which)
     h, w = m.shape
     clamp_state("heatmap_row", 0, h - 1, h // 2)
     clamp_state("heatmap_col", 0, w - 1, w // 2)
-    c1, c2 = st.columns(2)
-    row = c1.number_input(f"Row (0–{h - 1})", 0, h - 1, key="heatmap_row")
-    col = c2.number_input(f"Column (0–{w - 1})", 0, w - 1, key="heatmap_col")
-    shown = res["shown"]
-    region = hm.cell_region(model, layer, (shown.height, shown.width), (h, w), int(row), int(col))
     left, right = st.columns([3, 2])
-    with left:
-        st.plotly_chart(
-            image_figure(hm.overlay(shown, m, **opts), h, w, region),
-            key="heatmap_cellplot",
-            on_select=_cell_clicked,
-            selection_mode="points",
-            width="stretch",
-        )
     with right:
-        (cx0, cy0, cx1, cy1), (fx0, fy0, fx1, fy1) = region.cell_box, region.field_box
-        st.markdown(
-            f"**Cell ({region.row}, {region.col})** of the {h}×{w} map, value **{float(m[row, col]):.4f}**.\n\n"
-            f"**White box — its share of the picture:** x {cx0:.0f}–{cx1:.0f}, y {cy0:.0f}–{cy1:.0f} "
-            f"({region.stride[1]} px between cells). The overlay stretches the map over the image, so "
-            "this is where its colour lands.\n\n"
-            f"**Dashed box — what it actually sees:** a receptive field of {region.field_size[1]}×"
-            f"{region.field_size[0]} px, clipped to x {fx0:.0f}–{fx1:.0f}, y {fy0:.0f}–{fy1:.0f}. "
-            "Every pixel inside can change this number; the convolutions below reach that far."
-        )
-        st.caption("Click a dot on the picture, or type a row and column.")
+        c1, c2 = st.columns(2)
+        row = int(c1.number_input(f"Row (0–{h - 1})", 0, h - 1, key="heatmap_row"))
+        col = int(c2.number_input(f"Column (0–{w - 1})", 0, w - 1, key="heatmap_col"))
+        shown = res["shown"]
+        region = hm.cell_region(model, layer, (shown.height, shown.width), (h, w), row, col)
+        st.markdown(cell_text(region, (h, w), float(m[row, col])))
+        st.caption("Hover over the picture to see any cell; click one (or type it) to keep it.")
+    with left:
+        look = tuple(sorted(opts.items()))
+        payload = cell_payload(model, res, res["key"], layer, which, look)
+        data = {**payload, "committed": [row, col]}
+        cellview.cell_view(data, key="heatmap_cells", on_cell=_cell_clicked)
+    ui.state.write_url(PAGE)
 
 
-# Fragments re-run on their own when their widgets change, outside the page's `with` blocks, so
-# each catches its own errors.
-
-
-@st.fragment
-def channel_view(res: dict, opts: dict) -> None:
-    with ui.user_errors("Drawing the channel"):
-        _channel_view(res, opts)
-
-
-@st.fragment
-def grid_view(res: dict, opts: dict) -> None:
-    with ui.user_errors("Drawing the top channels"):
-        _grid_view(res, opts)
-
-
-@st.fragment
-def cell_view(res: dict, opts: dict, model, layer: str, which: str) -> None:
-    with ui.user_errors("Locating the cell"):
-        _cell_view(res, opts, model, layer, which)
-
-
-# --- the page -------------------------------------------------------------------------------------
-
-st.title("Heatmap: where does the network look?")
-st.markdown(
-    "The lesson hooks the output of the convolutional body `m[0]` (512 channels of 11×11 at 352 px), "
-    "averages the channels into one 11×11 map and lays it over the picture. Grad-CAM then weights "
-    "each channel by how much the chosen class's score changes with it: the mean of that channel's "
-    "gradient."
-)
-name, img = ui.current_image()
-
-checkpoints = models.list_checkpoints()
-good = [c for c in checkpoints if "error" not in c]
-choices = [CKPT + c["name"] for c in checkpoints] + [IMAGENET, RANDOM]
-labels = {CKPT + c["name"]: f"{c['name']} (your checkpoint)" for c in good}
-labels |= {CKPT + c["name"]: f"{c['name']} (unreadable)" for c in checkpoints if "error" in c}
-labels |= {
-    IMAGENET: "resnet34, ImageNet weights (torchvision)",
-    RANDOM: f"resnet34, {RANDOM_LABEL}",
-}
-if good:
-    default = CKPT + good[0]["name"]
-elif models.imagenet_weights_cached("resnet34"):
-    default = IMAGENET
-else:
-    default = RANDOM
-stamps = {CKPT + c["name"]: float(c.get("saved_at") or 0) for c in checkpoints}
-
-c1, c2, c3 = st.columns([3, 2, 1])
-choice = c1.selectbox(
-    "Model", choices, index=choices.index(default), format_func=labels.get, key="heatmap_model"
-)
-layer = c2.selectbox("Layer", list(LAYERS), format_func=LAYERS.get, key="heatmap_layer")
-sizes = {CKPT + c["name"]: int(c.get("size") or 224) for c in good}
-size_opts = sorted({224, 352, sizes.get(choice, 352)})
-if st.session_state.get("heatmap_for_model") != choice:
-    # A new model opens at its own size (a checkpoint's, else the lesson's) and explains its own
-    # predicted class. Set through session_state, not popped: a widget whose state is merely
-    # dropped keeps showing its old value in the browser while the page uses another.
-    st.session_state["heatmap_for_model"] = choice
-    st.session_state["heatmap_size"] = sizes.get(choice, 352)
-    st.session_state["heatmap_class"] = PREDICTED
-size = c3.selectbox(
-    "Input size",
-    size_opts,
-    key="heatmap_size",
-    help="224 px gives a 7×7 body map, 352 px (the lesson's) 11×11: the body divides by 32.",
-)
-if choice == RANDOM:
-    st.warning(f"resnet34 with {RANDOM_LABEL}. Train a model or go online for meaningful maps.")
-
-model = info = None
-with ui.user_errors("Loading the model"):
-    model, info = load_model(choice, stamps.get(choice, 0.0))
-if model is None:
-    st.info("Pick another model: the untrained resnet34 always works, even offline.")
-    st.stop()
-
-res0 = None
-key = image_key(name, img)
-stats = (tuple(info["mean"]), tuple(info["std"]))
-with ui.user_errors("Running the model"):
-    res0 = explain(model, f"{choice}@{stamps.get(choice, 0.0)}", img, key, size, stats, layer, None)
-if res0 is None:
-    st.stop()
-
-classes = info["classes"]
-class_opts = [PREDICTED, *range(len(classes))]
-if st.session_state.get("heatmap_class") not in class_opts:
-    st.session_state["heatmap_class"] = PREDICTED
-pred = res0["class_idx"]
-
-untrained = choice == RANDOM
-left, right = st.columns([2, 3])
-with left:
-    cls = st.selectbox(
-        "Explain class",
-        class_opts,
-        # The first option's label never changes: the browser keeps showing a stale label when
-        # only the text of the selected option changes (a new image, a new prediction).
-        format_func=lambda i: "the predicted class" if i == PREDICTED else f"{i}: {classes[i]}",
-        key="heatmap_class",
-        help="Grad-CAM differentiates this class's score; the mean activation ignores the class.",
-    )
-    if untrained:
-        st.caption(untrained_note(res0, len(classes)))
-with right:
-    st.plotly_chart(top5_chart(res0, classes, untrained), width="stretch", key="heatmap_top5")
-res = res0
-if cls != PREDICTED and cls != pred:
-    with ui.user_errors("Computing the gradients for that class"):
-        res = explain(
-            model, f"{choice}@{stamps.get(choice, 0.0)}", img, key, size, stats, layer, cls
-        )
-st.markdown(
-    f"**Shapes** for *{name}* at {size} px, layer `{layer}`, class *{classes[res['class_idx']]}*:"
-)
-st.code(shapes_text(res), language="python")
-map_h, map_w = res["acts"].shape[1:]
-if map_h * map_w <= 4:
-    st.warning(
-        f"At {size} px this layer's map is only {map_h}×{map_w}: too coarse to show where the "
-        "network looks. Pick a larger input size or an earlier layer (layer1 or layer2)."
-    )
-
-st.subheader("Display")
-d1, d2, d3, d4 = st.columns(4)
-alpha = d1.slider("Opacity (alpha)", 0.0, 1.0, 0.6, 0.05, key="heatmap_alpha")
-cmap = d2.selectbox("Colormap", hm.COLORMAPS, key="heatmap_cmap")
-interp = d3.radio("Interpolation", ["bilinear", "nearest"], horizontal=True, key="heatmap_interp")
-which = d4.selectbox(
-    "Map to explore and download", list(MAPS), format_func=MAPS.get, key="heatmap_map"
-)
-opts = {"alpha": alpha, "cmap": cmap, "interpolation": interp}
-
-# Only the open tab is drawn (its overlays are the slow part of a rerun); switching tabs reruns.
-tab_mean, tab_cam, tab_ch, tab_w, tab_cell = st.tabs(
-    ["Mean activation", "Grad-CAM", "Channels", "Channel weights", "What a cell sees"],
-    key="heatmap_tab",
-    on_change="rerun",
-)
-
-if tab_mean.open:
-    with tab_mean, ui.user_errors("Drawing the mean activation"):
-        avg = hm.heat(res["acts"], None, "mean")
-        st.image(
-            hm.overlay(res["shown"], avg, **opts),
-            width="stretch",
-            caption=f"avg_acts = acts.mean(0): {tuple(avg.shape)} stretched over {size}×{size}",
-        )
-        ui.show_code(hm.activations, hm.overlay)
-
-if tab_cam.open:
-    with tab_cam, ui.user_errors("Drawing Grad-CAM"):
-        st.markdown(
-            "**Lesson:** the mean over channels of activation × channel weight, negatives kept. "
-            "**Library (fastai's `GradCAM`):** the sum instead of the mean, then ReLU, so only "
-            "evidence *for* the class is left."
-        )
-        cols = st.columns(2)
-        for col, variant in zip(cols, hm.VARIANTS, strict=True):
-            m = hm.cam(res["acts"], res["grads"], variant)
-            col.image(
-                hm.overlay(res["shown"], m, **opts),
-                width="stretch",
-                caption=f"{variant}: range {float(m.min()):.3g} … {float(m.max()):.3g}",
-            )
-        ui.show_code(hm.capture, hm.hooked, hm.cam)
-
-if tab_ch.open:
-    with tab_ch, ui.user_errors("Drawing the channels"):
-        st.markdown("Any single channel, then the top channels by the ranking you pick.")
-        channel_view(res, opts)
-        grid_view(res, opts)
-        ui.show_code(hm.rank_channels)
-
-if tab_w.open:
-    with tab_w, ui.user_errors("Drawing the channel weights"):
-        weights = hm.channel_weights(res["grads"])
-        top = hm.rank_channels(res["acts"], weights, "contribution", 8).tolist()
-        colors = ["#cd4071" if i in top else "#7f7f7f" for i in range(weights.numel())]
-        fig = go.Figure(
-            go.Bar(x=list(range(weights.numel())), y=weights.tolist(), marker_color=colors)
-        )
-        fig.update_layout(
-            height=260,
-            margin={"l": 10, "r": 10, "t": 30, "b": 10},
-            title="grad_chan: each channel's mean gradient (top 8 contributors in pink)",
-            xaxis_title="channel",
-            yaxis_title="weight",
-        )
-        st.plotly_chart(fig, width="stretch", key="heatmap_weights")
-        small = res["shown"].resize((THUMB, THUMB), Image.Resampling.BILINEAR)
-        contrib = hm.contributions(res["acts"], weights)
-        st.image(
-            [hm.overlay(small, res["acts"][i], **opts) for i in top],
-            caption=[f"#{i}: {float(contrib[i]):+.2e}" for i in top],
-            width=THUMB,
-        )
-        st.caption(
-            "Contribution = weight × mean activation: each channel's share of the lesson's map."
-        )
-        ui.show_code(hm.channel_weights)
-
-if tab_cell.open:
-    with tab_cell, ui.user_errors("Locating the cell"):
-        cell_view(res, opts, model, layer, which)
-        ui.show_code(hm.receptive_field, hm.cell_region)
-
-with ui.user_errors("Preparing the download"):
+def download_section(res: dict, which: str, opts: dict, layer: str, size: int) -> None:
     st.download_button(
         f"Download the {MAPS[which].lower()} overlay (PNG)",
         # Made only when clicked: encoding a PNG on every rerun would slow every slider move.
@@ -507,3 +476,67 @@ with ui.user_errors("Preparing the download"):
         key="heatmap_download",
         on_click="ignore",
     )
+
+
+def views_section(res: dict, model: nn.Module, layer: str, size: int) -> None:
+    """The display settings, the open view, and the download of the map it shows."""
+    opts, which, view = display_section()
+    with ui.user_errors(f"Drawing “{view}”"):
+        if view == MEAN_VIEW:
+            mean_view(res, opts, size)
+        elif view == CAM_VIEW:
+            cam_view(res, opts, which)
+        elif view == CHANNEL_VIEW:
+            st.markdown("Any single channel, then the top channels by the ranking you pick.")
+            channel_view(res, opts)
+            grid_view(res, opts)
+            ui.show_code(hm.rank_channels, hm.channel_sprite)
+        elif view == WEIGHTS_VIEW:
+            weights_view(res, opts)
+        else:
+            cell_view(res, opts, model, layer, which)
+            ui.show_code(hm.receptive_field, hm.cell_regions)
+    download_section(res, which, opts, layer, size)
+
+
+# --- the page -------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    st.title("Heatmap: where does the network look?")
+    st.markdown(
+        "The lesson hooks the output of the convolutional body `m[0]` (512 channels of 11×11 at "
+        "352 px), averages the channels into one 11×11 map and lays it over the picture. Grad-CAM "
+        "then weights each channel by how much the chosen class's score changes with it: the "
+        "mean of that channel's gradient."
+    )
+    name, img = ui.current_image()
+    opt = model_options()
+    ui.state.persist(PAGE, page_settings(opt))
+    choice, layer, size = model_section(opt)
+    stamp = opt["stamps"].get(choice, 0.0)
+    loaded = None
+    with ui.user_errors("Loading the model"):
+        loaded = load_model(choice, stamp)
+    if loaded is None:
+        st.info("Pick another model: the untrained resnet34 always works, even offline.")
+        return
+    model, info = loaded
+    key, stats = image_key(name, img), (tuple(info["mean"]), tuple(info["std"]))
+    model_key = f"{choice}@{stamp}"
+    res0 = res = None
+    with ui.user_errors("Running the model"):
+        res0 = explain(model, model_key, img, key, size, stats, layer, None)
+    if res0 is None:
+        return
+    classes = info["classes"]
+    cls = class_section(res0, classes, untrained=choice == RANDOM)
+    res = res0
+    if cls not in (PREDICTED, res0["class_idx"]):
+        with ui.user_errors("Computing the gradients for that class"):
+            res = explain(model, model_key, img, key, size, stats, layer, cls)
+    shapes_section(res, name, size, layer, classes)
+    views_section(res, model, layer, size)
+
+
+main()

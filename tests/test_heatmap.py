@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import threading
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -11,6 +14,7 @@ from torch import nn
 from torchvision.models import resnet18
 
 from explorer import heatmap as hm
+from explorer.errors import UserError
 
 
 def tiny_resnet(n_classes: int = 5, seed: int = 0) -> nn.Sequential:
@@ -199,6 +203,37 @@ def test_invalid_arguments_say_what_is_wrong(model):
     assert hook_count(model) == 0
 
 
+def test_person_caused_errors_are_user_errors_and_bugs_are_not(model):
+    """What a person can pick (a layer, a class, a cell, a size) raises a UserError subclass the
+    page shows as a sentence; a caller's programming mistake stays a plain ValueError."""
+    x = torch.randn(1, 3, 32, 32)
+    person = [
+        (hm.LayerError, lambda: hm.activations(model, x, "9.9")),
+        (hm.LayerError, lambda: hm.capture(model, x, "0.4.0.relu")),
+        (hm.LayerError, lambda: hm.receptive_field(model, "1")),
+        (hm.ClassIndexError, lambda: hm.capture(model, x, "0", 99)),
+        (hm.CellError, lambda: hm.cell_region(model, "0", (32, 32), (1, 1), 1, 0)),
+        (hm.SizeError, lambda: hm.prepare(Image.new("RGB", (9, 9)), 4, (0, 0, 0), (1, 1, 1))),
+    ]
+    for kind, call in person:
+        with pytest.raises(kind) as info:
+            call()
+        assert isinstance(info.value, UserError) and str(info.value).endswith(".")
+    bugs = [
+        lambda: hm.grad_cam(model, x, "0", None, "fancy"),
+        lambda: hm.activations(model, x[0], "0"),
+        lambda: hm.rank_channels(torch.zeros(2, 1, 1), None, "weight"),
+        lambda: hm.colormap(torch.zeros(1), "rainbow-unicorn"),
+        lambda: hm.overlay(Image.new("RGB", (2, 2)), torch.zeros(2, 2), interpolation="cubic"),
+        lambda: hm.encode_image(Image.new("RGB", (2, 2)), "TIFF"),
+    ]
+    for call in bugs:
+        with pytest.raises(ValueError) as info:
+            call()
+        assert not isinstance(info.value, UserError), info.value
+    assert hook_count(model) == 0
+
+
 # ---------------------------------------------------------------------------------------------
 # hooks and state are always restored
 # ---------------------------------------------------------------------------------------------
@@ -377,9 +412,74 @@ def test_resnet_fields_and_strides(model):
         hm.receptive_field(model, "1")
 
 
+def test_cell_regions_equal_cell_region_for_every_cell(model):
+    for layer, size in [("0", 96), ("0.5", 64), ("0.4.1.conv2", 40)]:
+        with torch.no_grad():
+            h, w = hm.activations(model, torch.zeros(1, 3, size, size), layer).shape[1:]
+        regions = hm.cell_regions(model, layer, (size, size), (h, w))
+        assert len(regions) == h * w
+        for i, region in enumerate(regions):
+            assert region == hm.cell_region(model, layer, (size, size), (h, w), i // w, i % w)
+    # a non-square picture and map: cell boxes tile the picture exactly
+    regions = hm.cell_regions(model, "0.5", (40, 64), (5, 8))
+    assert regions[-1].cell_box == (56.0, 32.0, 64.0, 40.0)
+    assert sum((b[2] - b[0]) * (b[3] - b[1]) for b in (r.cell_box for r in regions)) == 40 * 64
+
+
 # ---------------------------------------------------------------------------------------------
 # colormaps and overlays
 # ---------------------------------------------------------------------------------------------
+
+
+def test_channel_sprite_tiles_every_channel_scaled_to_its_own_range():
+    gen = torch.Generator().manual_seed(0)
+    acts = torch.randn(7, 3, 5, generator=gen)
+    acts[4] = 2.5  # a flat channel: the colormap's low end, as overlay shows it
+    sprite, cols = hm.channel_sprite(acts)
+    assert cols == 3 and sprite.mode == "L" and sprite.size == (3 * 5, 3 * 3)
+    pixels = torch.from_numpy(np.asarray(sprite).copy())
+    for i in range(7):
+        r, c = divmod(i, cols)
+        tile = pixels[3 * r : 3 * r + 3, 5 * c : 5 * c + 5].float()
+        a = acts[i]
+        if i == 4:
+            expected = torch.zeros(3, 5)
+        else:
+            expected = ((a - a.min()) / (a.max() - a.min()) * 255).round()
+        torch.testing.assert_close(tile, expected, atol=0, rtol=0)
+    assert pixels[6:, 5:].sum() == 0  # the two unused tiles are empty
+
+
+def test_channel_stats_and_confidence_by_hand():
+    acts = torch.tensor([[[1.0, 3.0]], [[-2.0, 0.0]]])  # (2, 1, 2)
+    grads = torch.tensor([[[0.5, 1.5]], [[-1.0, -3.0]]])
+    stats = hm.channel_stats(acts, grads)
+    assert stats == {
+        "mean": [2.0, -1.0],
+        "min": [1.0, -2.0],
+        "max": [3.0, 0.0],
+        "weight": [1.0, -2.0],
+    }
+    logits = torch.tensor([0.0, 2.0, -1.0])
+    p, lo, hi = hm.confidence(logits)
+    assert p == pytest.approx(float(torch.exp(torch.tensor(2.0)) / torch.exp(logits).sum()))
+    assert (lo, hi) == (-1.0, 2.0)
+
+
+def test_lut_and_encoders_round_trip():
+    lut = hm.lut_bytes("magma")
+    assert len(lut) == 768 and lut[:3] == [0, 0, 4] and lut[-3:] == [252, 253, 191]
+    img = Image.new("RGB", (6, 4), (10, 200, 30))
+    img.putpixel((5, 3), (255, 0, 128))
+    png = hm.encode_image(img, "PNG")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert Image.open(io.BytesIO(png)).tobytes() == img.tobytes()  # lossless
+    webp = hm.encode_image(img, "WEBP")
+    assert webp[:4] == b"RIFF" and webp[8:12] == b"WEBP"
+    assert Image.open(io.BytesIO(webp)).size == (6, 4)
+    url = hm.data_url(img, "PNG")
+    assert url.startswith("data:image/png;base64,")
+    assert base64.b64decode(url.split(",", 1)[1]) == png
 
 
 def test_colormap_hits_its_anchors_and_interpolates():
@@ -510,3 +610,34 @@ def test_pointing_game_trained_cnn_looks_at_the_object():
     # share of the image; what training adds is the margin.
     assert untrained_score < 0.7, (trained_score, untrained_score)
     assert trained_score - untrained_score >= 0.2, (trained_score, untrained_score)
+
+
+# ---------------------------------------------------------------------------------------------
+# the page's figures
+# ---------------------------------------------------------------------------------------------
+
+
+def test_top5_chart_shows_the_softmax_top_five_best_on_top():
+    from explorer.plots import heatmap as plots
+
+    logits = torch.tensor([0.0, 3.0, 1.0, 2.0, -1.0, 0.5, -2.0])
+    names = list("abcdefg")
+    fig = plots.top5_chart(logits, names)
+    bar = fig.data[0]
+    p = torch.softmax(logits, 0).tolist()
+    # logits b 3 > d 2 > c 1 > f 0.5 > a 0; plotly draws the last bar on top
+    assert list(bar.y) == ["a", "f", "c", "d", "b"]
+    assert list(bar.x) == pytest.approx([p[0], p[5], p[2], p[3], p[1]])
+    assert bar.text[-1] == f"{p[1]:.1%}"
+    assert "meaningless" in plots.top5_chart(logits, names, untrained=True).layout.title.text
+
+
+def test_weights_chart_marks_the_chosen_channels():
+    from explorer.plots import heatmap as plots
+
+    weights = torch.tensor([0.1, -0.2, 0.3, 0.0])
+    fig = plots.weights_chart(weights, [2, 0])
+    bar = fig.data[0]
+    assert list(bar.x) == [0, 1, 2, 3] and list(bar.y) == pytest.approx([0.1, -0.2, 0.3, 0.0])
+    assert [c == plots.PINK for c in bar.marker.color] == [True, False, True, False]
+    assert "top 2 contributors" in fig.layout.title.text

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import torch
+from streamlit.testing.v1 import AppTest
 
+from explorer import heatmap as hm
 from explorer import models, paths
+from explorer.images import IMAGENET_MEAN, IMAGENET_STD, sample_images
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def no_exception(at) -> None:
@@ -14,10 +21,29 @@ def no_exception(at) -> None:
 
 
 def open_tab(at, label: str) -> None:
-    """Select a tab as a click would (the page draws only the open tab)."""
+    """Open a view as a click on the view picker would (the page draws only the open view)."""
     at.session_state["heatmap_tab"] = label
     at.run()
     no_exception(at)
+
+
+def component(at, name: str) -> dict | None:
+    """The data a browser component of the page was sent, or None when it is not drawn."""
+    for el in at.get("bidi_component"):
+        if el.proto.component_name == f"cnn_explorer.heatmap_{name}":
+            return json.loads(el.proto.json)
+    return None
+
+
+def pick_channel(at, channel: int) -> None:
+    """Commit a channel as the browser's channel browser does (its state lands in this key)."""
+    at.session_state["heatmap_channel"] = channel
+    at.run()
+    no_exception(at)
+
+
+def download_label(at) -> str:
+    return at.get("download_button")[0].proto.label
 
 
 def shapes(at) -> str:
@@ -72,20 +98,17 @@ def test_random_model_offline_shows_the_lessons_shapes(app_test, monkeypatch):
     assert at.selectbox(key="heatmap_model").value == "random"
     assert any("untrained filters" in w.value for w in at.warning)
     # The untrained model's near-100 % top class is explained with this image's own logits.
-    import torch
-
-    from explorer import heatmap as hm
-    from explorer.images import IMAGENET_MEAN, IMAGENET_STD, sample_images
-
     x, _ = hm.prepare(sample_images()["chelsea"], 352, IMAGENET_MEAN, IMAGENET_STD)
+    net = models.create_cnn("resnet34", 37, seed=0).eval()
     with torch.no_grad():
-        logits = models.create_cnn("resnet34", 37, seed=0).eval()(x)[0]
+        logits = net(x)[0]
+        acts = net[0](x)[0]  # the body's output, by a plain forward
     note = next(c.value for c in at.caption if "Random weights know nothing" in c.value)
     assert f"**{float(logits.softmax(-1).max()):.1%}**" in note
     assert f"**{float(logits.min()):.0f} … {float(logits.max()):.0f}**" in note
     assert "1/37 = 2.7%" in note
-    # Only the open tab is drawn: the channel slider appears once its tab is opened.
-    assert not [s for s in at.slider if s.key == "heatmap_channel"]
+    # Only the open view is drawn: the channel browser appears once its view is opened.
+    assert component(at, "channels") is None
     text = shapes(at)
     assert "torch.Size([1, 3, 352, 352])" in text
     assert "torch.Size([512, 11, 11])" in text  # acts.shape at 352 px
@@ -94,9 +117,12 @@ def test_random_model_offline_shows_the_lessons_shapes(app_test, monkeypatch):
     assert "torch.Size([1, 37])" in text
     assert at.get("download_button")  # the overlay PNG
     open_tab(at, "Channels")
-    at.slider(key="heatmap_channel").set_value(511).run()
-    no_exception(at)
-    assert "**Channel 511**" in "".join(m.value for m in at.markdown)
+    pick_channel(at, 511)
+    data = component(at, "channels")
+    # The browser shows channel 511 with the numbers of a plain forward's acts[511].
+    assert data["channel"] == 511 and data["n"] == 512
+    assert data["mean"][511] == pytest.approx(float(acts[511].mean()), rel=1e-4, abs=1e-5)
+    assert data["max"][511] == pytest.approx(float(acts[511].max()), rel=1e-4, abs=1e-5)
 
     def offline(arch: str = "resnet34", pretrained: bool = True):
         raise models.WeightsUnavailable("The ImageNet weights for resnet34 are not cached.")
@@ -113,7 +139,7 @@ def test_random_model_offline_shows_the_lessons_shapes(app_test, monkeypatch):
 def test_layer_size_variant_class_and_cell(app_test, small_random):
     at = app_test("heatmap")
     open_tab(at, "Channels")
-    at.slider(key="heatmap_channel").set_value(300).run()
+    pick_channel(at, 300)
     at.selectbox(key="heatmap_size").set_value(224).run()
     no_exception(at)
     assert "torch.Size([512, 7, 7])" in shapes(at)
@@ -121,7 +147,8 @@ def test_layer_size_variant_class_and_cell(app_test, small_random):
     at.selectbox(key="heatmap_layer").set_value("0.5").run()  # layer2: stride 8, 224 / 8 = 28
     no_exception(at)
     assert "torch.Size([128, 28, 28])" in shapes(at)
-    assert at.slider(key="heatmap_channel").value == 127  # clamped to the new channel count
+    assert component(at, "channels")["channel"] == 127  # clamped to the new channel count
+    assert at.session_state["heatmap_channel"] == 127
 
     at.selectbox(key="heatmap_map").set_value("library")
     at.radio(key="heatmap_rank").set_value("contribution")
@@ -171,3 +198,116 @@ def test_checkpoints_good_bad_and_switching(app_test, small_random, checkpoint):
     no_exception(at)
     errors = [e.value for e in at.error]
     assert any(e.startswith("Loading the model failed") and "safetensors" in e for e in errors)
+
+
+def test_download_follows_the_open_view(app_test, small_random):
+    """The download once saved the mean map while Grad-CAM was shown: it follows the view now."""
+    at = app_test("heatmap")
+    assert at.session_state["heatmap_tab"] == "Mean activation"
+    assert (
+        download_label(at) == "Download the mean activation (the lesson's first map) overlay (PNG)"
+    )
+    open_tab(at, "Grad-CAM")
+    assert at.selectbox(key="heatmap_map").value == "lesson"
+    assert download_label(at) == "Download the grad-cam, lesson variant overlay (PNG)"
+    captions = [c for el in at.main if type(el).__name__ == "Image" for c in el.captions]
+    assert [c.split(":")[0] for c in captions if "the one downloaded" in c] == ["lesson"]
+    at.selectbox(key="heatmap_map").set_value("library").run()
+    assert at.session_state["heatmap_tab"] == "Grad-CAM"  # still the Grad-CAM view
+    assert download_label(at) == "Download the grad-cam, library variant overlay (PNG)"
+    at.selectbox(key="heatmap_map").set_value("mean").run()
+    no_exception(at)
+    assert at.session_state["heatmap_tab"] == "Mean activation"  # the view follows the map
+    open_tab(at, "Mean activation")
+    assert at.selectbox(key="heatmap_map").value == "mean"
+
+
+def test_cell_view_sends_every_cells_region(app_test, small_random):
+    at = app_test("heatmap")
+    at.selectbox(key="heatmap_size").set_value(224).run()
+    at.selectbox(key="heatmap_layer").set_value("0.6").run()  # layer3: 14x14 cells at 224 px
+    open_tab(at, "What a cell sees")
+    data = component(at, "cells")
+    assert (data["h"], data["w"], data["W"], data["H"]) == (14, 14, 224, 224)
+    assert data["committed"] == [7, 7]  # the centre until one is picked
+    net = models.create_cnn("resnet18", 37, seed=0).eval()
+    boxes = torch.tensor(data["boxes"]).view(14, 14, 8)
+    for r, c in [(0, 0), (3, 11), (13, 13)]:
+        region = hm.cell_region(net, "0.6", (224, 224), (14, 14), r, c)
+        expected = torch.tensor([*region.cell_box, *region.field_box])
+        torch.testing.assert_close(boxes[r, c], expected, atol=0.01, rtol=0)
+    assert data["field"] == list(hm.cell_region(net, "0.6", (224, 224), (14, 14), 0, 0).field_size)
+    assert data["image"].startswith("data:image/webp;base64,")
+
+
+def test_imagenet_choice_says_it_downloads_before_it_is_picked(app_test, monkeypatch):
+    monkeypatch.setattr(models, "imagenet_weights_cached", lambda arch="resnet34": False)
+    at = app_test("heatmap")
+    box = at.selectbox(key="heatmap_model")
+    label = box.format_func("imagenet")
+    assert "needs the network" in label and f"~{hm.imagenet_download_mb():.0f} MB" in label
+    assert "~83 MB" in label  # torchvision's resnet34 file is 83.3 MB
+    assert any("downloads about 83 MB" in c.value for c in at.caption)
+    monkeypatch.setattr(models, "imagenet_weights_cached", lambda arch="resnet34": True)
+    at.run()
+    assert "needs the network" not in at.selectbox(key="heatmap_model").format_func("imagenet")
+
+
+ONE_PAGE = f"""
+import sys
+sys.path.insert(0, {str(ROOT)!r})
+import ui.state
+ui.state.remember("heatmap")
+exec(compile(open({str(ROOT / "app_pages" / "heatmap.py")!r}).read(), "heatmap.py", "exec"))
+"""
+
+
+def one_page(params: dict[str, str]) -> AppTest:
+    """The Heatmap page opened from a link with `params` (as app.py would, without the sidebar)."""
+    at = AppTest.from_string(ONE_PAGE, default_timeout=120)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    no_exception(at)
+    return at
+
+
+def test_a_link_opens_the_same_view(app_test, small_random):
+    link = {
+        "layer": "0.5",
+        "size": "224",
+        "class": "30",
+        "view": "Channels",
+        "channel": "77",
+        "cmap": "viridis",
+        "alpha": "0.35",
+        "map": "library",
+    }
+    at = one_page(link)
+    assert at.selectbox(key="heatmap_layer").value == "0.5"
+    assert at.selectbox(key="heatmap_size").value == 224
+    assert at.selectbox(key="heatmap_class").value == 30
+    assert at.selectbox(key="heatmap_cmap").value == "viridis"
+    assert at.slider(key="heatmap_alpha").value == 0.35
+    assert "torch.Size([128, 28, 28])" in shapes(at)
+    assert "class *class 30*" in "".join(m.value for m in at.markdown)
+    data = component(at, "channels")
+    assert data["channel"] == 77 and data["alpha"] == 0.35
+    assert data["lut"] == hm.lut_bytes("viridis")
+    assert not [w.value for w in at.warning if "could not be used" in w.value]
+    # The page writes the same settings back to the URL, so copying it gives the same link.
+    url = {k: v[0] if isinstance(v, list) else v for k, v in at.query_params.items()}
+    assert {k: url.get(k) for k in link} == link
+
+
+def test_a_bad_link_opens_with_defaults_and_one_sentence(app_test, small_random):
+    at = one_page({"layer": "9.9", "size": "-3", "class": "banana", "view": "Nope", "row": "1e9"})
+    warnings = [w.value for w in at.warning if "could not be used" in w.value]
+    assert len(warnings) == 1
+    for name in ("layer=9.9", "size=-3", "class=banana", "view=Nope", "row=1e9"):
+        assert name in warnings[0]
+    assert at.selectbox(key="heatmap_layer").value == "0"
+    assert at.selectbox(key="heatmap_size").value == 352
+    assert at.selectbox(key="heatmap_class").value == -1
+    assert at.session_state["heatmap_tab"] == "Mean activation"
+    assert "torch.Size([512, 11, 11])" in shapes(at)
