@@ -662,14 +662,6 @@ def test_torchvision_export_builds_a_working_pipeline_and_names_gaps():
     assert any("reflection" in n for n in notes)
 
 
-@pytest.mark.parametrize("fn", [A.fastai_v1_code, A.fastai_v2_code])
-def test_fastai_exports_are_valid_python_with_the_settings(fn):
-    code, notes = fn(A.AugSettings.lesson(max_tilt=0.2))
-    compile(code, "export", "exec")
-    assert "max_rotate=20" in code and "max_warp=0.4" in code
-    assert isinstance(notes, list)
-
-
 # ------------------------------------------------------------------ CUDA
 
 

@@ -99,6 +99,8 @@ def fastai_v1_code(s: AugSettings) -> tuple[str, list[str]]:
         lines.append("tfms = ([crop_pad()] + tfms[0][1:], tfms[1])  # centre crop, not rand_crop")
     if s.p_flip != 0.5 and s.do_flip and not s.flip_vert:
         notes.append("fastai's get_transforms flips with p=0.5; use flip_lr(p=...) in xtra_tfms.")
+    if s.p_dihedral != 1 and s.do_flip and s.flip_vert:
+        notes.append("fastai's get_transforms always draws a dihedral case (p=1).")
     lines.append(
         f"data = src.transform(tfms, size={s.size}, padding_mode='{s.padding_mode}')"
         "  # src: your labelled ItemLists"
@@ -151,6 +153,8 @@ def fastai_v2_code(s: AugSettings) -> tuple[str, list[str]]:
     ]
     if missing:
         notes.append("No fastai v2 equivalent for: " + ", ".join(missing) + ".")
+    if s.do_flip and (s.p_dihedral != 0.5 if s.flip_vert else s.p_flip != 0.5):
+        notes.append("aug_transforms flips (or draws a dihedral case) with p=0.5.")
     code = "\n".join(
         [
             "from fastai.vision.all import *",
