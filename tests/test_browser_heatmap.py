@@ -1,12 +1,22 @@
 """Browser tests of the Heatmap page: the untrained model explains its false certainty, the size and
-class pickers show what the page computes, tabs, the channel slider, a cell click, odd uploads and
-the PNG download all work in a real browser.
+class pickers show what the page computes, the views, the channel browser and the cell view answer
+in the browser, settings survive a page switch and a copied link, odd uploads and the PNG download
+(of the map the view shows) all work in a real browser.
 """
 
 from __future__ import annotations
 
+import io
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
 import pytest
+import torch
 from PIL import Image
+
+from explorer import heatmap as hm
+from explorer import models
+from explorer.images import IMAGENET_MEAN, IMAGENET_STD, sample_images
 
 from .browser_kit import assert_no_exception, open_page, screenshot, wait_for_run
 
@@ -14,6 +24,16 @@ pytestmark = pytest.mark.browser
 
 MAIN = "[data-testid='stMain']"
 RANDOM = "resnet34, random weights: the map shows untrained filters"
+APP = "[data-testid='stApp']"
+
+# Counts the script runs the page starts (the app's state attribute turning to "running").
+COUNT_RUNS = """() => {
+  window.__runs = 0;
+  const app = document.querySelector("[data-testid='stApp']");
+  new MutationObserver(() => {
+    if (app.getAttribute("data-test-script-state") === "running") window.__runs += 1;
+  }).observe(app, { attributes: true, attributeFilter: ["data-test-script-state"] });
+}"""
 
 
 def choose(pg, key: str, option: str) -> None:
@@ -31,8 +51,8 @@ def shapes(pg) -> str:
     return pg.locator(f"{MAIN} [data-testid='stCode']").first.inner_text()
 
 
-def open_tab(pg, label: str) -> None:
-    pg.get_by_role("tab", name=label).click()
+def open_view(pg, label: str) -> None:
+    pg.locator(".st-key-heatmap_tab button", has_text=label).click()
     wait_for_run(pg)
 
 
@@ -42,7 +62,27 @@ def open_heatmap(pg) -> None:
         choose(pg, "heatmap_model", RANDOM)
 
 
-def test_untrained_model_size_tabs_channel_and_cell(page):
+def url_params(pg) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlparse(pg.url).query).items()}
+
+
+def untrained_at(size: int, layer: str = "0"):
+    """The page's untrained resnet34 and the sample picture at `size`, computed here."""
+    net = models.create_cnn("resnet34", 37, seed=0).eval()
+    x, picture = hm.prepare(sample_images()["chelsea"], size, IMAGENET_MEAN, IMAGENET_STD)
+    return net, x, picture
+
+
+def canvas_pixels(pg, selector: str) -> np.ndarray:
+    """The RGB pixels of a canvas inside the page (components draw into an open shadow root)."""
+    w, h, data = pg.locator(selector).evaluate(
+        "c => [c.width, c.height, Array.from(c.getContext('2d')"
+        ".getImageData(0, 0, c.width, c.height).data)]"
+    )
+    return np.asarray(data, dtype=np.int16).reshape(h, w, 4)[..., :3]
+
+
+def test_untrained_model_size_views_channel_and_cell(page):
     open_heatmap(page)
     assert shown(page, "heatmap_size") == "352" and shown(page, "heatmap_class") == (
         "the predicted class"
@@ -56,21 +96,45 @@ def test_untrained_model_size_tabs_channel_and_cell(page):
     assert shown(page, "heatmap_size") == "224"
     assert "torch.Size([512, 7, 7])" in shapes(page)
 
-    open_tab(page, "Channels")
-    assert "Channel 0" in page.locator(MAIN).inner_text()
-    page.locator(".st-key-heatmap_channel input[type='range']").focus()
+    open_view(page, "Channels")
+    browser = page.locator(".st-key-heatmap_channels")
+    browser.get_by_text("Channel 0", exact=True).wait_for()
+    page.evaluate(COUNT_RUNS)
+    browser.locator("input[type='range']").focus()
     page.keyboard.press("End")
+    assert browser.get_by_text("Channel 511", exact=True).count() == 1
+    assert browser.get_by_text("acts[511]").count() == 1
+    assert page.evaluate("window.__runs") == 0  # drawn in the browser, no rerun
+    # The picture is the overlay of acts[511], as explorer.heatmap.overlay draws it.
+    net, x, picture = untrained_at(224)
+    acts = hm.activations(net, x, "0")
+    expected = np.asarray(hm.overlay(picture, acts[511]), dtype=np.int16)
+    got = canvas_pixels(page, ".st-key-heatmap_channels canvas.picture")
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).mean() < 0.5 and np.abs(got - expected).max() <= 3
+    # Once the person pauses, the channel is committed (one rerun) and lands in the URL.
+    page.wait_for_function("() => new URL(location.href).searchParams.get('channel') === '511'")
     wait_for_run(page)
-    assert page.locator(MAIN).get_by_text("Channel 511").count() == 1
-    assert page.locator(MAIN).get_by_text("acts[511]").count() == 1
 
-    open_tab(page, "What a cell sees")
+    open_view(page, "What a cell sees")
     assert page.locator(MAIN).get_by_text("Cell (3, 3) of the 7×7 map").count() == 1
-    plot = page.locator(".st-key-heatmap_cellplot").bounding_box()
-    # The picture fills the plot's height; its left edge is centred: click near the top-left dot.
-    side = plot["height"]
-    left = plot["x"] + (plot["width"] - side) / 2
-    page.mouse.click(left + side * 0.5 / 7, plot["y"] + side * 0.5 / 7)
+    pic = page.locator(".st-key-heatmap_cells img.picture")
+    pic.scroll_into_view_if_needed()
+    box = pic.bounding_box()
+    side = box["width"] / 7
+    page.evaluate(COUNT_RUNS)
+    # Hover any cell, not only a dot: its boxes and region appear without a rerun.
+    page.mouse.move(box["x"] + side * 2.5, box["y"] + side * 6.5, steps=3)
+    cells = page.locator(".st-key-heatmap_cells")
+    assert "Under the mouse: cell (6, 2)" in cells.locator(".info").inner_text()
+    region = hm.cell_region(net, "0", (224, 224), (7, 7), 6, 2)
+    drawn = [float(cells.locator("rect.cell").get_attribute(a)) for a in ("x", "y", "width")]
+    assert drawn == pytest.approx([region.cell_box[0], region.cell_box[1], 32.0], abs=0.01)
+    fx0, fy0, fx1, fy1 = region.field_box
+    assert f"receptive field x {fx0:.0f}–{fx1:.0f}, y {fy0:.0f}–{fy1:.0f}" in cells.locator(".info").inner_text()
+    assert page.evaluate("window.__runs") == 0
+    # A click commits the cell to Python.
+    page.mouse.click(box["x"] + side * 0.5, box["y"] + side * 0.5)
     wait_for_run(page)
     assert page.locator(".st-key-heatmap_row input").input_value() == "0"
     assert page.locator(".st-key-heatmap_col input").input_value() == "0"
@@ -83,6 +147,73 @@ def test_untrained_model_size_tabs_channel_and_cell(page):
         assert png.size == (224, 224)
     assert_no_exception(page)
     screenshot(page, "heatmap-cell")
+
+
+def test_the_download_saves_the_grad_cam_that_is_shown(page):
+    open_heatmap(page)
+    choose(page, "heatmap_size", "224")
+    open_view(page, "Grad-CAM")
+    with page.expect_download() as dl:
+        page.locator(".st-key-heatmap_download button").click()
+    assert dl.value.suggested_filename == "heatmap-lesson-0-224.png"
+    got = np.asarray(Image.open(io.BytesIO(dl.value.path().read_bytes())), dtype=np.int16)
+    # The oracle: the lesson's Grad-CAM by plain autograd, drawn with the page's defaults.
+    net, x, picture = untrained_at(224)
+    store = {}
+    handle = net[0].register_forward_hook(lambda m, i, o: store.setdefault("a", o))
+    try:
+        out = net(x)
+        a = store["a"]
+        (g,) = torch.autograd.grad(out[0, int(out[0].argmax())], a)
+    finally:
+        handle.remove()
+    lesson = (a[0] * g[0].mean(dim=(1, 2))[:, None, None]).mean(0).detach()
+    cam = np.asarray(hm.overlay(picture, lesson), dtype=np.int16)
+    mean = np.asarray(hm.overlay(picture, a[0].detach().mean(0)), dtype=np.int16)
+    assert np.abs(got - cam).mean() < 0.5
+    assert np.abs(got - mean).mean() > 5 * np.abs(got - cam).mean() + 1  # not the mean map
+    assert_no_exception(page)
+
+
+def test_settings_survive_home_and_back_and_a_copied_link(page, browser):
+    open_heatmap(page)
+    choose(page, "heatmap_layer", "m[0][5]: layer2 (stride 8)")
+    choose(page, "heatmap_size", "224")
+    open_view(page, "Channels")
+    assert "torch.Size([128, 28, 28])" in shapes(page)
+    open_page(page, "Home")
+    open_page(page, "Heatmap")
+    assert shown(page, "heatmap_layer") == "m[0][5]: layer2 (stride 8)"
+    assert shown(page, "heatmap_size") == "224"
+    assert "torch.Size([128, 28, 28])" in shapes(page)
+    assert page.locator(".st-key-heatmap_channels").get_by_text("Channel 0", exact=True).count()
+    params = url_params(page)
+    assert params["layer"] == "0.5" and params["size"] == "224" and params["view"] == "Channels"
+
+    fresh = browser.new_context(viewport={"width": 1400, "height": 1600})
+    try:
+        other = fresh.new_page()
+        other.set_default_timeout(120_000)
+        other.goto(page.url)
+        wait_for_run(other)
+        assert shown(other, "heatmap_layer") == "m[0][5]: layer2 (stride 8)"
+        assert shown(other, "heatmap_size") == "224"
+        assert shapes(other) == shapes(page)
+        assert other.locator(".st-key-heatmap_channels").get_by_text("Channel 0").count() == 1
+        assert_no_exception(other)
+    finally:
+        fresh.close()
+
+
+def test_a_bad_link_opens_with_defaults_and_a_sentence(page, server):
+    page.goto(f"{server}/heatmap?layer=9.9&size=banana&view=Nope&channel=-4")
+    wait_for_run(page)
+    warning = page.locator(MAIN).get_by_text("could not be used").inner_text()
+    for name in ("layer=9.9", "size=banana", "view=Nope", "channel=-4"):
+        assert name in warning
+    assert "torch.Size([512, 11, 11])" in shapes(page) or "torch.Size([512, 7, 7])" in shapes(page)
+    assert shown(page, "heatmap_layer") == "m[0]: the whole body, as in the lesson"
+    assert_no_exception(page)
 
 
 def test_odd_uploads_are_drawn_at_the_models_size(page, tmp_path):
@@ -104,3 +235,14 @@ def test_odd_uploads_are_drawn_at_the_models_size(page, tmp_path):
         wait_for_run(page)
         assert_no_exception(page)
         assert "torch.Size([1, 3, 352, 352])" in shapes(page), name
+
+
+def test_screenshot_of_the_page(page):
+    open_heatmap(page)
+    open_view(page, "Channels")
+    page.locator(".st-key-heatmap_channels").get_by_text("Channel 0", exact=True).wait_for()
+    assert_no_exception(page)
+    # Streamlit scrolls inside its main element: a tall viewport shows the whole page.
+    page.set_viewport_size({"width": 1400, "height": 2600})
+    wait_for_run(page)
+    screenshot(page, "heatmap")

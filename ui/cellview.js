@@ -37,6 +37,12 @@ function build(root) {
   stage.appendChild(svg);
   const ui = {
     wrap, stage, img, svg,
+    grid: (() => {
+      const g = document.createElementNS(SVG, "path");
+      g.setAttribute("class", "grid");
+      svg.appendChild(g);
+      return g;
+    })(),
     committed: rect(svg, "committed"),
     field: rect(svg, "field"),
     cell: rect(svg, "cell"),
@@ -81,7 +87,14 @@ function cellAt(ui, ev) {
   return [Math.min(d.h - 1, Math.floor((y * d.h) / d.H)), Math.min(d.w - 1, Math.floor((x * d.w) / d.W))];
 }
 
-function wire(ui, send) {
+function commit(ui, rc) {
+  const i = rc[0] * ui.data.w + rc[1];
+  ui.data.committed = rc;
+  place(ui.committed, ui.data.boxes.slice(8 * i, 8 * i + 4));
+  ui.send({ row: rc[0], col: rc[1] });
+}
+
+function wire(ui) {
   ui.stage.addEventListener("pointermove", (ev) => {
     const rc = cellAt(ui, ev);
     if (rc) show(ui, rc[0], rc[1], true);
@@ -92,17 +105,14 @@ function wire(ui, send) {
   });
   ui.stage.addEventListener("click", (ev) => {
     const rc = cellAt(ui, ev);
-    if (!rc) return;
-    ui.data.committed = rc;
-    place(ui.committed, ui.data.boxes.slice(8 * (rc[0] * ui.data.w + rc[1]), 8 * (rc[0] * ui.data.w + rc[1]) + 4));
-    ui.send({ row: rc[0], col: rc[1] });
+    if (rc) commit(ui, rc);
   });
   ui.stage.addEventListener("keydown", (ev) => {
     const d = ui.data;
     const [r0, c0] = ui.hover || d.committed;
     const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
     if (ev.key === "Enter") {
-      ui.send({ row: r0, col: c0 });
+      commit(ui, [r0, c0]);
       return;
     }
     const m = moves[ev.key];
@@ -129,6 +139,11 @@ export default function (component) {
     ui.img.src = data.image;
     ui.svg.setAttribute("viewBox", `0 0 ${data.W} ${data.H}`);
     ui.stage.style.maxWidth = `${data.display}px`;
+    // Faint cell borders: every cell answers a hover, so show where they are.
+    let path = "";
+    for (let c = 1; c < data.w; c++) path += `M${(c * data.W) / data.w} 0V${data.H}`;
+    for (let r = 1; r < data.h; r++) path += `M0 ${(r * data.H) / data.h}H${data.W}`;
+    ui.grid.setAttribute("d", data.h * data.w <= 4096 ? path : "");
   }
   const [r, c] = data.committed;
   place(ui.committed, data.boxes.slice(8 * (r * data.w + c), 8 * (r * data.w + c) + 4));
