@@ -115,7 +115,8 @@ def cell_payload(
     """The cell view's data: the chosen map's overlay and every cell's two boxes."""
     m = hm.heat(_res["acts"], _res["grads"], which)
     shown = _res["shown"]
-    regions = hm.cell_regions(_model, layer, (shown.height, shown.width), tuple(m.shape))
+    map_hw = (int(m.shape[0]), int(m.shape[1]))
+    regions = hm.cell_regions(_model, layer, (shown.height, shown.width), map_hw)
     picture = hm.overlay(shown, m, **dict(opts))
     return cellview.cell_data(picture, m, regions, (0, 0))
 
@@ -180,7 +181,9 @@ def model_section(opt: dict[str, Any]) -> tuple[str, str, int]:
         on_change=_model_changed,
         args=(opt["sizes"],),
     )
-    layer = c2.selectbox("Layer", list(LAYERS), format_func=LAYERS.get, key="heatmap_layer")
+    layer = c2.selectbox(
+        "Layer", list(LAYERS), format_func=lambda k: LAYERS[k], key="heatmap_layer"
+    )
     own = opt["sizes"].get(choice, 352)
     size_opts = sorted({224, 352, own})
     if st.session_state.get("heatmap_size") not in size_opts:  # OWN_SIZE, or another model's
@@ -199,7 +202,7 @@ def model_section(opt: dict[str, Any]) -> tuple[str, str, int]:
         )
     if choice == RANDOM:
         st.warning(f"resnet34 with {RANDOM_LABEL}. Train a model or go online for meaningful maps.")
-    return choice, layer, int(size)
+    return str(choice), str(layer), int(size)
 
 
 # --- predictions and shapes ---------------------------------------------------------------------
@@ -309,7 +312,7 @@ def display_section() -> tuple[dict, str, str]:
     which = d4.selectbox(
         "Map to explore and download",
         list(MAPS),
-        format_func=MAPS.get,
+        format_func=lambda k: MAPS[k],
         key="heatmap_map",
         on_change=_map_changed,
     )

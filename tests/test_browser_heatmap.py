@@ -131,7 +131,8 @@ def test_untrained_model_size_views_channel_and_cell(page):
     drawn = [float(cells.locator("rect.cell").get_attribute(a)) for a in ("x", "y", "width")]
     assert drawn == pytest.approx([region.cell_box[0], region.cell_box[1], 32.0], abs=0.01)
     fx0, fy0, fx1, fy1 = region.field_box
-    assert f"receptive field x {fx0:.0f}–{fx1:.0f}, y {fy0:.0f}–{fy1:.0f}" in cells.locator(".info").inner_text()
+    info = cells.locator(".info").inner_text()
+    assert f"receptive field x {fx0:.0f}–{fx1:.0f}, y {fy0:.0f}–{fy1:.0f}" in info
     assert page.evaluate("window.__runs") == 0
     # A click commits the cell to Python.
     page.mouse.click(box["x"] + side * 0.5, box["y"] + side * 0.5)

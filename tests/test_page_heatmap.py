@@ -1,4 +1,5 @@
-"""AppTest of the Heatmap page: every picker works, shapes follow the lesson, errors are sentences."""
+"""AppTest of the Heatmap page: every picker works, shapes follow the lesson, errors are sentences,
+settings come from a link and bad links fall back with one sentence."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ the hovered cell's boxes without a rerun, and a click sends the cell back (trigg
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,7 @@ def cell_view(data: dict[str, Any], *, key: str, on_cell: Callable[[], None]) ->
 def clicked(key: str) -> tuple[int, int] | None:
     """The cell the last click committed, as (row, col), or None (call from `on_cell`)."""
     value = st.session_state.get(key)
-    cell = value.get("cell") if hasattr(value, "get") else None
+    cell = value.get("cell") if isinstance(value, Mapping) else None
     if not isinstance(cell, dict):
         return None
     try:

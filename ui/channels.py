@@ -8,7 +8,7 @@ person pauses on comes back as the state value "channel".
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,5 +77,5 @@ def channel_browser(data: dict[str, Any], *, key: str, on_channel: Callable[[], 
 def chosen(key: str) -> int | None:
     """The channel the browser last committed, or None (call from `on_channel`)."""
     value = st.session_state.get(key)
-    ch = value.get("channel") if hasattr(value, "get") else None
+    ch = value.get("channel") if isinstance(value, Mapping) else None
     return int(ch) if isinstance(ch, (int, float)) and not isinstance(ch, bool) else None
