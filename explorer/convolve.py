@@ -4,14 +4,17 @@ full convolution with every padding mode, and the same convolution written as a 
 
 from __future__ import annotations
 
+import hashlib
+import math
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torch import Tensor, nn
+from torch import Tensor
 
 from explorer.errors import UserError
 from explorer.padding import PAD_MODE, PADDING_HELP, PADDING_MODES  # noqa: F401 - re-exported
@@ -23,8 +26,9 @@ class ConvolveError(UserError):
 
 CUSTOM = "custom"  # the preset name shown once a person edits a kernel cell
 
-# Guards against a conv_matrix that would not fit in memory (4M cells = 16 MB of float32).
-MAX_MATRIX_CELLS = 1 << 22
+# Weights are float32 tensors: 1e300 typed into a cell would become inf. ±1000 keeps every sum
+# (27 products of at most 255) exact enough and far from overflow.
+KERNEL_LIMIT = 1000.0
 
 
 @dataclass(frozen=True)
@@ -120,22 +124,6 @@ class Step:
         return tuple(p.double().flatten(1).sum(1).tolist())
 
 
-@dataclass(frozen=True)
-class ConvMatrix:
-    """A convolution as one matrix: `matrix @ img.flatten()` is the flattened output.
-
-    Attributes:
-        matrix: (out_pixels, in_pixels) weights; in_pixels = C·H·W, out_pixels = H'·W'.
-        tying: same shape, int64: the flat index into the kernel that each cell holds (the same
-            index means the same, tied, weight), -1 for cells that are always zero.
-        out_shape: (H', W'), to reshape the product back into an image.
-    """
-
-    matrix: Tensor
-    tying: Tensor
-    out_shape: tuple[int, int]
-
-
 def _check_kernel(kernel: Tensor) -> None:
     if not isinstance(kernel, Tensor):
         raise ValueError(f"The kernel must be a tensor, not a {type(kernel).__name__}.")
@@ -228,7 +216,7 @@ def pad(img: Tensor, padding: int, padding_mode: str = "zeros") -> Tensor:
     """
     x = img if img.ndim == 3 else img[None]
     _check_settings(padding, padding_mode, 1)
-    _check_reflection(*x.shape[-2:], padding, padding_mode)
+    _check_reflection(x.shape[-2], x.shape[-1], padding, padding_mode)
     if not x.is_floating_point():
         x = x.float()
     if padding:
@@ -264,7 +252,7 @@ def convolve(
             does not fit.
     """
     x, k = _as_chw(img, kernel)
-    _check_fits(*x.shape[-2:], *k.shape[-2:], padding, padding_mode, stride)
+    _check_fits(x.shape[-2], x.shape[-1], k.shape[-2], k.shape[-1], padding, padding_mode, stride)
     x = pad(x, padding, padding_mode)
     return F.conv2d(x[None], k[None], stride=stride)[0, 0]
 
@@ -289,7 +277,7 @@ def convolve_channels(
     if kernel.ndim != 2:
         raise ValueError("Per-channel convolution needs a 2-D (kh, kw) kernel.")
     x, k = _as_chw(img, kernel)
-    _check_fits(*x.shape[-2:], *k.shape[-2:], padding, padding_mode, stride)
+    _check_fits(x.shape[-2], x.shape[-1], k.shape[-2], k.shape[-1], padding, padding_mode, stride)
     x = pad(x, padding, padding_mode)
     return F.conv2d(x[None], k[:, None], stride=stride, groups=x.shape[0])[0]
 
@@ -358,52 +346,6 @@ def step(
     if img.ndim == 2:
         window, products = window[0], products[0]
     return Step(window, products, value, int(top), int(left), inside)
-
-
-def conv_matrix(h: int, w: int, kernel: Tensor, padding: int = 0, stride: int = 1) -> ConvMatrix:
-    """The (out_pixels × in_pixels) matrix that performs `convolve` with zeros padding.
-
-    Every row is one output pixel; it holds the kernel's entries at the columns of the input
-    pixels under the window, and zeros everywhere else. Zero padding simply drops the entries
-    that would fall outside the image.
-
-    Shape:
-        kernel (kh, kw) or (C, kh, kw) -> matrix, tying (H'·W', C·H·W).
-
-    Raises:
-        ValueError: non-finite kernel, a kernel that does not fit, or a matrix too big to show.
-    """
-    _check_kernel(kernel)
-    k = kernel if kernel.ndim == 3 else kernel[None]
-    if not k.is_floating_point():
-        k = k.float()
-    c, kh, kw = k.shape
-    oh, ow = output_size(h, w, (kh, kw), padding, stride)
-    n_out, n_in = oh * ow, c * h * w
-    if n_out * n_in > MAX_MATRIX_CELLS:
-        raise ValueError(
-            f"A {n_out}×{n_in} matrix is too large to build; use a smaller image or kernel."
-        )
-    dev = k.device
-
-    def ar(n: int) -> Tensor:
-        return torch.arange(n, device=dev)
-
-    # Broadcast over (out row, out col, channel, kernel row, kernel col).
-    r = (ar(oh) * stride - padding)[:, None, None, None, None] + ar(kh)[None, None, None, :, None]
-    q = (ar(ow) * stride - padding)[None, :, None, None, None] + ar(kw)[None, None, None, None, :]
-    ch = ar(c)[None, None, :, None, None]
-    full = (oh, ow, c, kh, kw)
-    valid = ((r >= 0) & (r < h) & (q >= 0) & (q < w)).expand(full)
-    out_idx = (ar(oh)[:, None] * ow + ar(ow)[None, :])[..., None, None, None]
-    in_idx = ch * h * w + r.clamp(0, h - 1) * w + q.clamp(0, w - 1)
-    k_idx = ar(c * kh * kw).view(1, 1, c, kh, kw)
-    out_idx, in_idx, k_idx = (t.expand(full)[valid] for t in (out_idx, in_idx, k_idx))
-    tying = torch.full((n_out, n_in), -1, dtype=torch.int64, device=dev)
-    tying[out_idx, in_idx] = k_idx
-    matrix = torch.zeros(n_out, n_in, dtype=k.dtype, device=dev)
-    matrix[out_idx, in_idx] = k.flatten()[k_idx]
-    return ConvMatrix(matrix, tying, (oh, ow))
 
 
 def stepper_grid(img: Image.Image, size: int, colour: str = "grey", scale: float = 255.0) -> Tensor:
@@ -483,6 +425,30 @@ def display_range(
     return lo, hi
 
 
+def whole_output(
+    img: Tensor,
+    kernel: Tensor,
+    padding: int = 0,
+    padding_mode: str = "zeros",
+    stride: int = 1,
+    per_channel: bool = False,
+    method: str = "clip",
+) -> tuple[Tensor, float, float]:
+    """`convolve` (or `convolve_channels` when `per_channel`) and the range to show it in; "clip"
+    is the input's own range, [0, 1] per channel summed.
+
+    Shape:
+        img (H, W) or (C, H, W) in [0, 1] -> (H', W'), or (C, H', W') per channel.
+    """
+    if per_channel:
+        out, summed = convolve_channels(img, kernel, padding, padding_mode, stride), 1
+    else:
+        out = convolve(img, kernel, padding, padding_mode, stride)
+        summed = img.shape[0] if img.ndim == 3 else 1
+    lo, hi = display_range(out, method, clip=(0.0, float(summed)))
+    return out, lo, hi
+
+
 def auto_display_method(kernel: Tensor) -> str:
     """ "symmetric" for kernels whose weights sum to 0 (edge detectors: a flat patch gives 0 and
     edges of either sign matter), "clip" for those that keep brightness (blur, sharpen, identity).
@@ -499,96 +465,6 @@ def rescale(t: Tensor, lo: float, hi: float) -> Tensor:
     return ((t.float() - lo) / (hi - lo)).clamp(0.0, 1.0)
 
 
-def first_conv(model: nn.Module) -> nn.Conv2d:
-    """The model's first 2-D convolution (a resnet body's conv1: 64 filters of 3×7×7).
-
-    Raises:
-        ValueError: the model has no Conv2d.
-    """
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            return module
-    raise ValueError("This model has no convolution layer to show.")
-
-
-def filter_images(weight: Tensor) -> Tensor:
-    """Each filter stretched to [0, 1] on its own (min → 0, max → 1), so its pattern is visible.
-
-    Shape:
-        (N, C, kh, kw) -> (N, C, kh, kw).
-    """
-    w = weight.detach().float().cpu()
-    flat = w.flatten(1)
-    lo = flat.min(1).values.view(-1, 1, 1, 1)
-    hi = flat.max(1).values.view(-1, 1, 1, 1)
-    return (w - lo) / (hi - lo).clamp_min(1e-12)
-
-
-def filter_grid(weight: Tensor, cols: int = 8, zoom: int = 8, gap: int = 2) -> Tensor:
-    """All filters as one picture: each normalised (`filter_images`), enlarged, tiled row-major.
-
-    Args:
-        weight: a conv layer's weights with 1 or 3 input channels.
-        cols: filters per row.
-        zoom: how many screen pixels each weight becomes (nearest-neighbour, so cells stay sharp).
-        gap: white pixels between filters.
-
-    Shape:
-        (N, C, kh, kw) -> (C, rows·(kh·zoom + gap) − gap, cols·(kw·zoom + gap) − gap).
-    """
-    imgs = filter_images(weight)
-    n, c, kh, kw = imgs.shape
-    rows = -(-n // cols)
-    big = imgs.repeat_interleave(zoom, 2).repeat_interleave(zoom, 3)
-    ch, cw = kh * zoom + gap, kw * zoom + gap
-    out = torch.ones(c, rows * ch - gap, cols * cw - gap)
-    for i in range(n):
-        r, q = divmod(i, cols)
-        out[:, r * ch : r * ch + kh * zoom, q * cw : q * cw + kw * zoom] = big[i]
-    return out
-
-
-@dataclass(frozen=True)
-class MatmulCheck:
-    """A convolution done as a matrix multiply, next to `F.conv2d` on the same input.
-
-    Attributes:
-        cm: the matrix and its tying map (`conv_matrix`).
-        product: (cm.matrix @ img.flatten()) reshaped to the output image.
-        reference: `F.conv2d` on the same image and kernel (zeros padding).
-        equal: whether the two agree (to float rounding).
-    """
-
-    cm: ConvMatrix
-    product: Tensor
-    reference: Tensor
-    equal: bool
-
-
-def conv_as_matmul(img: Tensor, kernel: Tensor, padding: int = 0, stride: int = 1) -> MatmulCheck:
-    """The lesson's "a convolution is a matrix multiply", with its check against `F.conv2d`.
-
-    Shape:
-        img (H, W) or (C, H, W), kernel (kh, kw) or (C, kh, kw) -> product, reference (H', W').
-    """
-    x, k = _as_chw(img, kernel)
-    cm = conv_matrix(x.shape[-2], x.shape[-1], k, padding, stride)
-    product = (cm.matrix @ x.flatten()).view(cm.out_shape)
-    reference = F.conv2d(x[None], k[None], stride=stride, padding=padding)[0, 0]
-    return MatmulCheck(cm, product, reference, bool(torch.allclose(product, reference)))
-
-
-def matmul_example(size: int, k: int, seed: int) -> tuple[Tensor, Tensor]:
-    """A small image of digits 0–9 (seeded) and a kernel numbered 1..k², easy to multiply by eye.
-
-    Shape:
-        -> image (size, size), kernel (k, k), both float32.
-    """
-    g = torch.Generator().manual_seed(seed)
-    img = torch.randint(0, 10, (size, size), generator=g).float()
-    return img, torch.arange(1, k * k + 1, dtype=torch.float32).view(k, k)
-
-
 def filled_until(out: Tensor, row: int, col: int) -> Tensor:
     """The output as the stepper has computed it so far: NaN (drawn blank) after (row, col) in
     reading order.
@@ -601,22 +477,105 @@ def filled_until(out: Tensor, row: int, col: int) -> Tensor:
     return torch.where(done, out, torch.full_like(out, float("nan")))
 
 
-def apply_filter(
-    img: Tensor,
-    weight: Tensor,
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
-    stride: int = 1,
-) -> Tensor:
-    """One learned first-layer filter applied to a photo the way the network sees it.
+def fmt(v: float) -> str:
+    """A number as the page writes it: 4 significant digits, never "-0" (a zero weight × a pixel)."""
+    if v == 0:
+        return "0"
+    return f"{v:.4g}" if abs(v) >= 1e-4 else f"{v:.1e}"
 
-    The photo is normalised with the model's statistics first, and padded by half the kernel
-    with zeros, like resnet's conv1 (which also uses stride 2).
+
+def cell_label(v: float) -> str:
+    """A value short enough to sit inside a pixel: whole numbers from 100 up, else 3 digits."""
+    return f"{v:.0f}" if abs(v) >= 100 else fmt(float(f"{v:.3g}"))
+
+
+def clamp_weight(value: float, limit: float = KERNEL_LIMIT) -> tuple[float, str | None]:
+    """A kernel weight a person typed, brought into ±`limit`, and a sentence when it was changed.
+
+    Returns:
+        (the weight to use, None) when `value` is usable as it is; otherwise the nearest usable
+        weight and a sentence saying what was typed and what is used instead.
+    """
+    v = float(value)
+    if math.isnan(v):
+        return 0.0, "a weight must be a number; using 0 instead."
+    if abs(v) > limit:
+        used = math.copysign(limit, v)
+        return used, (
+            f"{fmt(v)} is outside ±{limit:g} (larger weights overflow float32 sums); "
+            f"using {used:g} instead."
+        )
+    return v, None
+
+
+def _texts(t: Tensor, label=fmt) -> list[str]:
+    return [label(v) for v in t.flatten().tolist()]
+
+
+def stepper_data(
+    grid: Tensor,
+    kernel: Tensor,
+    padding: int = 0,
+    padding_mode: str = "zeros",
+    stride: int = 1,
+    scale: float = 255.0,
+    method: str = "clip",
+) -> dict[str, Any]:
+    """Everything the browser stepper shows, computed once: padded grid, kernel, whole output.
+
+    Numbers are sent as the text the page shows, so the browser formats nothing. The products
+    come as a table (kernel cell × distinct pixel value) instead of per position: a 48-px RGB grid
+    has ~40 000 products but at most 256 distinct values per channel.
+
+    Args:
+        grid: the stepper grid (`stepper_grid`).
+        kernel: (kh, kw), copied to every channel, or (C, kh, kw).
+        padding, padding_mode, stride: as `convolve`.
+        scale: the value of a white input pixel (colours the input cells).
+        method: the output's display range (`display_range`; clip = 0 to scale × channels).
+
+    Returns:
+        A JSON-ready dict; flat lists are row-major. `grid` holds indices into `values`;
+        `products[(c·kh·kw + i·kw + j)·len(values) + v]` is the text of values[v] × kernel[c, i, j];
+        `out` / `out_text` hold the output (float64, equal to `F.conv2d`), `channel_text` the
+        per-channel sums when C > 1; `version` changes whenever any of it does.
 
     Shape:
-        img (3, H, W) in [0, 1], weight (3, kh, kw) -> (H', W').
+        grid (H, W) or (C, H, W); kernel (kh, kw) or (C, kh, kw) -> out (H'·W',).
     """
-    m = torch.tensor(mean, dtype=img.dtype, device=img.device).view(-1, 1, 1)
-    s = torch.tensor(std, dtype=img.dtype, device=img.device).view(-1, 1, 1)
-    w = weight.detach().to(img.device, img.dtype)
-    return convolve((img - m) / s, w, w.shape[-1] // 2, "zeros", stride)
+    x, k = _as_chw(grid.double(), kernel.double())
+    c, kh, kw = k.shape
+    oh, ow = _check_fits(x.shape[1], x.shape[2], kh, kw, padding, padding_mode, stride)
+    padded = pad(x, padding, padding_mode)
+    values, index = torch.unique(padded, sorted=True, return_inverse=True)
+    per_channel = F.conv2d(padded[None], k[:, None], stride=stride, groups=c)[0]
+    out = F.conv2d(padded[None], k[None], stride=stride)[0, 0]
+    lo, hi = display_range(out, method, clip=(0.0, scale * c))
+    products = k.flatten()[:, None] * values[None, :]
+    data: dict[str, Any] = {
+        "c": c,
+        "h": x.shape[1],
+        "w": x.shape[2],
+        "kh": kh,
+        "kw": kw,
+        "pad": padding,
+        "mode": padding_mode,
+        "stride": stride,
+        "oh": oh,
+        "ow": ow,
+        "scale": scale,
+        "lo": lo,
+        "hi": hi,
+        "values": values.tolist(),
+        "value_text": _texts(values),
+        "value_cells": _texts(values, cell_label),
+        "grid": index.flatten().tolist(),
+        "kernel_text": _texts(k),
+        "products": _texts(products),
+        "out": out.flatten().tolist(),
+        "out_text": _texts(out),
+        "out_cells": _texts(out, cell_label),
+        "channel_text": _texts(per_channel) if c > 1 else [],
+    }
+    data["version"] = hashlib.sha1(repr(sorted(data.items())).encode()).hexdigest()[:16]
+    return data

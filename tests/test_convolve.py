@@ -9,7 +9,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from explorer import conv_matrix as cmx
 from explorer import convolve as cv
+from explorer import filters
 
 MODES = ["zeros", "border", "reflection"]
 NP_MODES = {"zeros": "constant", "border": "edge", "reflection": "reflect"}
@@ -174,7 +176,7 @@ def test_conv_matrix_times_image_is_convolution(h, w, kshape, padding, stride):
     kernel = torch.randn(kshape, generator=g, dtype=torch.float64)
     c = kshape[0] if len(kshape) == 3 else 1
     img = torch.rand((c, h, w) if len(kshape) == 3 else (h, w), generator=g, dtype=torch.float64)
-    cm = cv.conv_matrix(h, w, kernel, padding, stride)
+    cm = cmx.conv_matrix(h, w, kernel, padding, stride)
     want = _conv_oracle(img, kernel, padding, "zeros", stride)
     assert cm.out_shape == tuple(want.shape)
     assert cm.matrix.shape == (want.numel(), c * h * w)
@@ -190,7 +192,7 @@ def test_conv_matrix_times_image_is_convolution(h, w, kshape, padding, stride):
 
 def test_conv_matrix_lesson_layout_by_hand():
     # 3×3 image, 2×2 kernel (weights 0..3 = α β γ δ): output (0,0) reads pixels 0 1 3 4, etc.
-    cm = cv.conv_matrix(3, 3, torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    cm = cmx.conv_matrix(3, 3, torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
     want = torch.tensor(
         [
             [0, 1, -1, 2, 3, -1, -1, -1, -1],
@@ -204,7 +206,7 @@ def test_conv_matrix_lesson_layout_by_hand():
 
 def test_conv_matrix_too_large_refused():
     with pytest.raises(ValueError, match="too large"):
-        cv.conv_matrix(200, 200, torch.ones(3, 3))
+        cmx.conv_matrix(200, 200, torch.ones(3, 3))
 
 
 @pytest.mark.parametrize(
@@ -271,7 +273,7 @@ def test_non_finite_kernel_refused(bad):
     with pytest.raises(ValueError, match="NaN or infinite"):
         cv.step(img, k, 0, 0)
     with pytest.raises(ValueError, match="NaN or infinite"):
-        cv.conv_matrix(5, 5, k)
+        cmx.conv_matrix(5, 5, k)
 
 
 def test_bad_arguments_refused():
@@ -365,11 +367,11 @@ def test_first_conv_and_filter_pictures():
     model = nn.Sequential(
         nn.Sequential(nn.Conv2d(3, 10, 7, bias=False), nn.ReLU()), nn.Linear(2, 2)
     )
-    conv = cv.first_conv(model)
+    conv = filters.first_conv(model)
     assert conv is model[0][0]
     with pytest.raises(ValueError, match="no convolution"):
-        cv.first_conv(nn.Linear(2, 2))
-    imgs = cv.filter_images(conv.weight)
+        filters.first_conv(nn.Linear(2, 2))
+    imgs = filters.filter_images(conv.weight)
     assert imgs.shape == (10, 3, 7, 7)
     flat = imgs.flatten(1)
     torch.testing.assert_close(flat.min(1).values, torch.zeros(10))
@@ -377,7 +379,7 @@ def test_first_conv_and_filter_pictures():
     # min-max is monotone: the brightest cell of the picture is the largest weight.
     w0 = conv.weight[0].detach().flatten()
     assert flat[0].argmax() == w0.argmax()
-    grid = cv.filter_grid(conv.weight, cols=4, zoom=2, gap=1)
+    grid = filters.filter_grid(conv.weight, cols=4, zoom=2, gap=1)
     assert grid.shape == (3, 3 * 15 - 1, 4 * 15 - 1)
     torch.testing.assert_close(
         grid[:, 15:29, 0:14], imgs[4].repeat_interleave(2, 1).repeat_interleave(2, 2)
@@ -397,7 +399,7 @@ def test_cuda_matches_cpu():
         torch.testing.assert_close(got.cpu(), cv.convolve(img, k, 1, mode, 2), rtol=1e-4, atol=1e-4)
         s = cv.step(img.to(dev), k, 3, 4, 1, mode, 2)
         assert s.value == pytest.approx(got[3, 4].item(), abs=1e-4)
-    check = cv.conv_as_matmul(img[:, :5, :5].to(dev), k.to(dev), padding=1)
+    check = cmx.conv_as_matmul(img[:, :5, :5].to(dev), k.to(dev), padding=1)
     assert check.product.device.type == "cuda" and check.equal
     torch.testing.assert_close(
         check.product.cpu(), cv.convolve(img[:, :5, :5], k, 1), rtol=1e-4, atol=1e-4
@@ -407,13 +409,13 @@ def test_cuda_matches_cpu():
 def test_conv_as_matmul_agrees_with_conv2d():
     img = torch.randint(0, 10, (4, 4), generator=_gen(11)).double()
     k = torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, 1.0], [2.0, 1.0, -1.0]], dtype=torch.float64)
-    check = cv.conv_as_matmul(img, k, padding=1)
+    check = cmx.conv_as_matmul(img, k, padding=1)
     assert check.cm.matrix.shape == (16, 16)
     assert check.equal
     torch.testing.assert_close(check.product, _conv_oracle(img, k, 1, "zeros", 1))
     torch.testing.assert_close(check.reference, _conv_oracle(img, k, 1, "zeros", 1))
     rgb = torch.rand(3, 3, 3, generator=_gen(12), dtype=torch.float64)
-    check = cv.conv_as_matmul(rgb, k[:2, :2], stride=1)
+    check = cmx.conv_as_matmul(rgb, k[:2, :2], stride=1)
     assert check.cm.matrix.shape == (4, 27)
     torch.testing.assert_close(
         check.product, F.conv2d(rgb[None], k[:2, :2].expand(1, 3, 2, 2))[0, 0]
@@ -421,8 +423,8 @@ def test_conv_as_matmul_agrees_with_conv2d():
 
 
 def test_matmul_example():
-    img, k = cv.matmul_example(4, 3, seed=5)
-    again, _ = cv.matmul_example(4, 3, seed=5)
+    img, k = cmx.matmul_example(4, 3, seed=5)
+    again, _ = cmx.matmul_example(4, 3, seed=5)
     assert torch.equal(img, again) and img.shape == (4, 4)
     assert bool(((img >= 0) & (img <= 9) & (img == img.round())).all())
     assert k.tolist() == [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
@@ -453,7 +455,7 @@ def test_apply_filter_normalises_then_pads_like_conv1():
     x = (img - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
     with torch.no_grad():
         want = conv(x[None])[0, 2]
-    got = cv.apply_filter(img, conv.weight[2], mean, std, stride=2)
+    got = filters.apply_filter(img, conv.weight[2], mean, std, stride=2)
     torch.testing.assert_close(got, want)
 
 
@@ -463,3 +465,144 @@ def test_auto_display_method_follows_the_kernel_sum():
     assert cv.auto_display_method(cv.preset_kernel(cv.LESSON_PRESET)) == "symmetric"
     for name in ("identity", "blur", "sharpen", "emboss"):
         assert cv.auto_display_method(cv.preset_kernel(name)) == "clip", name
+
+
+# --- the browser stepper's data -----------------------------------------------------------------
+
+
+def _fmt_oracle(v: float) -> str:
+    """The page's 4-significant-digit text, written out independently of cv.fmt."""
+    if v == 0:
+        return "0"
+    return f"{v:.4g}" if abs(v) >= 1e-4 else f"{v:.1e}"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("channels", "stride", "padding"), [(None, 1, 1), (3, 2, 1), (None, 2, 0)])
+def test_stepper_data_equals_conv2d_at_every_position(mode, channels, stride, padding):
+    g = _gen(20)
+    shape = (7, 9) if channels is None else (channels, 7, 9)
+    grid = torch.randint(0, 256, shape, generator=g).float()
+    kernel = (
+        torch.randn(3, 3, generator=g) if channels is None else torch.randn(3, 3, 3, generator=g)
+    )
+    d = cv.stepper_data(grid, kernel, padding, mode, stride, 255.0, "clip")
+    want = _conv_oracle(grid.double(), kernel.double(), padding, mode, stride)
+    assert (d["oh"], d["ow"]) == tuple(want.shape)
+    torch.testing.assert_close(torch.tensor(d["out"], dtype=torch.float64).view(want.shape), want)
+    assert d["out_text"] == [_fmt_oracle(v) for v in want.flatten().tolist()]
+    # The padded grid rebuilt from its value table is F.pad's.
+    x = grid if grid.ndim == 3 else grid[None]
+    padded = F.pad(x[None].double(), (padding,) * 4, mode=FPAD_MODES[mode])[0] if padding else x
+    values = torch.tensor(d["values"], dtype=torch.float64)
+    rebuilt = values[torch.tensor(d["grid"])].view(padded.shape)
+    torch.testing.assert_close(rebuilt, padded.double())
+    # At every position the product table gives window × kernel, as the browser looks them up.
+    k = kernel if kernel.ndim == 3 else kernel[None].expand(x.shape[0], -1, -1)
+    nv = len(d["values"])
+    idx = torch.tensor(d["grid"]).view(padded.shape)
+    for row in range(d["oh"]):
+        for col in range(d["ow"]):
+            win = padded[:, row * stride : row * stride + 3, col * stride : col * stride + 3]
+            vidx = idx[:, row * stride : row * stride + 3, col * stride : col * stride + 3]
+            for c in range(x.shape[0]):
+                for i in range(3):
+                    for j in range(3):
+                        cell = (c * 9 + i * 3 + j) * nv + int(vidx[c, i, j])
+                        want_p = float(win[c, i, j]) * float(k[c, i, j].double())
+                        assert d["products"][cell] == _fmt_oracle(want_p)
+    if channels == 3:
+        per = F.conv2d(padded[None], k.double()[:, None], stride=stride, groups=3)[0]
+        assert d["channel_text"] == [_fmt_oracle(v) for v in per.flatten().tolist()]
+        torch.testing.assert_close(per.sum(0), want)
+    else:
+        assert d["channel_text"] == []
+    assert d["kernel_text"] == [_fmt_oracle(v) for v in k.double().flatten().tolist()]
+
+
+def test_stepper_data_version_follows_the_content():
+    grid = torch.arange(25.0).view(5, 5)
+    k = cv.preset_kernel("sharpen")
+    a = cv.stepper_data(grid, k, 1, "zeros", 1)
+    assert cv.stepper_data(grid.clone(), k.clone(), 1, "zeros", 1)["version"] == a["version"]
+    assert cv.stepper_data(grid, k, 1, "border", 1)["version"] != a["version"]
+    assert cv.stepper_data(grid, k * 2, 1, "zeros", 1)["version"] != a["version"]
+    lo, hi = cv.display_range(torch.tensor(a["out"]), "clip", clip=(0.0, 255.0))
+    assert (a["lo"], a["hi"]) == (lo, hi) == (0.0, 255.0)
+    with pytest.raises(cv.ConvolveError, match="Reflection padding of 3"):
+        cv.stepper_data(torch.ones(3, 3), k, 3, "reflection", 1)
+
+
+def test_clamp_weight_says_what_is_used():
+    assert cv.clamp_weight(2.5) == (2.5, None)
+    assert cv.clamp_weight(-1000.0) == (-1000.0, None)
+    used, why = cv.clamp_weight(5000.0)
+    assert used == 1000.0 and "5000" in why and "using 1000" in why
+    used, why = cv.clamp_weight(-1e300)
+    assert used == -1000.0 and "using -1000" in why
+    assert cv.clamp_weight(float("inf"))[0] == 1000.0
+    assert cv.clamp_weight(float("nan"))[0] == 0.0
+
+
+def test_fmt_and_cell_label():
+    assert [cv.fmt(v) for v in (0.0, -0.0, 401.0, 1 / 3, -2.5e-5, 123456.0)] == [
+        "0",
+        "0",
+        "401",
+        "0.3333",
+        "-2.5e-05",
+        "1.235e+05",
+    ]
+    assert [cv.cell_label(v) for v in (254.6, 12.345, 0.50196, 0.0)] == [
+        "255",
+        "12.3",
+        "0.502",
+        "0",
+    ]
+
+
+def test_person_errors_are_convolve_errors_and_bugs_stay_value_errors():
+    from explorer.errors import UserError
+
+    person = [
+        lambda: cv.preset_kernel("nope"),
+        lambda: cv.convolve(torch.rand(5, 5), torch.ones(3, 3), 1, "wrap"),
+        lambda: cv.convolve(torch.rand(2, 2), torch.ones(3, 3)),
+        lambda: cv.convolve(torch.rand(2, 2), torch.ones(3, 3), 2, "reflection"),
+        lambda: cv.convolve(torch.rand(5, 5), torch.full((3, 3), float("nan"))),
+        lambda: cv.stepper_grid(Image.new("RGB", (9, 9)), 1),
+        lambda: cmx.conv_matrix(200, 200, torch.ones(3, 3)),
+        lambda: filters.first_conv(nn.Linear(2, 2)),
+    ]
+    for fn in person:
+        with pytest.raises(cv.ConvolveError) as info:
+            fn()
+        assert isinstance(info.value, UserError)
+    bugs = [
+        lambda: cv.convolve(torch.rand(1, 1, 5, 5), torch.ones(3, 3)),
+        lambda: cv.convolve(torch.rand(5, 5), [[1.0]]),
+        lambda: cv.step(torch.rand(5, 5), torch.ones(3, 3), 3, 0),
+        lambda: cv.stepper_grid(Image.new("RGB", (9, 9)), 8, "cmyk"),
+        lambda: cv.display_range(torch.rand(4), "log"),
+    ]
+    for fn in bugs:
+        with pytest.raises(ValueError) as info:
+            fn()
+        assert not isinstance(info.value, UserError), info.value
+
+
+def test_whole_output_sums_or_keeps_channels_and_clips_to_the_input_range():
+    img = torch.rand(3, 6, 7, generator=_gen(30))
+    k = cv.preset_kernel("blur")
+    out, lo, hi = cv.whole_output(img, k, 1, "border", 1, False, "clip")
+    torch.testing.assert_close(out, _conv_oracle(img, k.expand(3, 3, 3), 1, "border", 1))
+    assert (lo, hi) == (0.0, 3.0)  # three channels of [0, 1] summed
+    out, lo, hi = cv.whole_output(img, k, 1, "border", 2, True, "clip")
+    padded = F.pad(img[None], (1,) * 4, mode="replicate")
+    want = F.conv2d(padded, k.expand(3, 1, 3, 3), stride=2, groups=3)[0]
+    torch.testing.assert_close(out, want)
+    assert (lo, hi) == (0.0, 1.0)
+    _, lo, hi = cv.whole_output(
+        img[0], cv.preset_kernel("outline"), 0, "zeros", 1, False, "symmetric"
+    )
+    assert lo == -hi and hi > 0

@@ -11,8 +11,18 @@ from explorer import images
 FPAD = {"zeros": "constant", "border": "replicate", "reflection": "reflect"}
 
 
-def _oracle(kernel: torch.Tensor, row: int, col: int, *, size=24, colour="grey", pad=1, mode="zeros",
-            stride=1, scale=255.0) -> str:  # fmt: skip
+def _oracle(
+    kernel: torch.Tensor,
+    row: int,
+    col: int,
+    *,
+    size=24,
+    colour="grey",
+    pad=1,
+    mode="zeros",
+    stride=1,
+    scale=255.0,
+) -> str:
     """The stepper's output value, computed with F.pad + F.conv2d, formatted like the page."""
     grid = cv.stepper_grid(images.sample_images()["chelsea"], size, colour, scale).double()
     x = grid if grid.ndim == 3 else grid[None]
@@ -40,8 +50,16 @@ def test_preset_position_and_padding_change_the_value(app_test):
     sharpen = torch.tensor([[0.0, -1, 0], [-1, 5, -1], [0, -1, 0]])
     assert _shown(at) == ("Output at row 0, column 0", _oracle(sharpen, 0, 0))
     assert [at.number_input(key=f"convolve_k{r}{c}").value for r in range(3) for c in range(3)] == [
-        0, -1, 0, -1, 5, -1, 0, -1, 0
-    ]  # fmt: skip
+        0,
+        -1,
+        0,
+        -1,
+        5,
+        -1,
+        0,
+        -1,
+        0,
+    ]
 
     at.slider(key="convolve_row").set_value(3).run()
     at.slider(key="convolve_col").set_value(5).run()
@@ -72,23 +90,19 @@ def test_preset_position_and_padding_change_the_value(app_test):
     assert _shown(at)[1] == _oracle(blur, 0, 0, pad=0)
 
 
-def test_editing_a_cell_switches_to_custom_and_buttons_step(app_test):
+def test_editing_a_cell_switches_to_custom_and_position_clamps(app_test):
     at = app_test("convolve")
-    # float32 weights: a typed 1e300 would turn into inf, so the cells stop at ±1000
-    assert (at.number_input(key="convolve_k00").min, at.number_input(key="convolve_k00").max) == (
-        -1000,
-        1000,
-    )
     at.number_input(key="convolve_k00").set_value(2.0).run()
     _no_errors(at)
     assert at.selectbox(key="convolve_preset").value == cv.CUSTOM
     custom = torch.tensor([[2.0, -1, 0], [-1, 5, -1], [0, -1, 0]])
     assert _shown(at)[1] == _oracle(custom, 0, 0)
 
-    at.button(key="convolve_next").click().run()
+    # The committed position (the stepper's clicks set it; prev/next live in the browser now).
+    at.slider(key="convolve_col").set_value(1).run()
     assert _shown(at) == ("Output at row 0, column 1", _oracle(custom, 0, 1))
-    at.button(key="convolve_prev").click().run()
-    at.button(key="convolve_prev").click().run()  # wraps to the last output pixel
+    at.slider(key="convolve_row").set_value(15).run()
+    at.slider(key="convolve_col").set_value(23).run()
     assert _shown(at) == ("Output at row 15, column 23", _oracle(custom, 15, 23))
 
     at.radio(key="convolve_stride").set_value(2).run()
@@ -104,6 +118,26 @@ def test_editing_a_cell_switches_to_custom_and_buttons_step(app_test):
     _no_errors(at)
     captions = [c for im in at.image for c in im.captions]
     assert any(c.startswith("output (3, 150, 226)") for c in captions), captions
+
+
+def test_out_of_range_weight_is_clamped_and_said(app_test):
+    """Typing 5000 used to turn the cell red while the output kept the old weight (issue 11)."""
+    at = app_test("convolve")
+    # float32 weights: a typed 1e300 would turn into inf, so the cells stop at ±1000
+    at.number_input(key="convolve_k11").set_value(5000.0).run()
+    assert not at.exception
+    assert at.number_input(key="convolve_k11").value == 1000
+    warnings = [w.value for w in at.warning]
+    want = "Weight 1,1: 5000 is outside ±1000 (larger weights overflow float32 sums); using 1000"
+    assert warnings == [want + " instead."], warnings
+    used = torch.tensor([[0.0, -1, 0], [-1, 1000, -1], [0, -1, 0]])
+    assert _shown(at)[1] == _oracle(used, 0, 0)
+    assert at.selectbox(key="convolve_preset").value == cv.CUSTOM
+    at.number_input(key="convolve_k00").set_value(-1e300).run()
+    assert at.number_input(key="convolve_k00").value == -1000
+    used[0, 0] = -1000
+    assert _shown(at)[1] == _oracle(used, 0, 0)
+    assert any("using -1000 instead" in w.value for w in at.warning)
 
 
 def test_rgb_lesson_kernel_and_other_sections(app_test):
@@ -178,3 +212,146 @@ def test_whole_image_range_is_in_the_steppers_units(app_test):
     at.radio(key="convolve_scale").set_value("0–1 (fastai)").run()
     captions = [c for im in at.image for c in im.captions]
     assert "output (300, 451), shown from 0 (black) to 1 (white), in 0–1 pixel units" in captions
+
+
+# --- what the page sends to the browser stepper, and its URL ------------------------------------
+
+ONE_PAGE = """
+import runpy
+import ui.state
+ui.state.remember("convolve")  # what app.py does before every page
+runpy.run_path({path!r}, run_name="__main__")
+"""
+
+
+def _one_page(monkeypatch, tmp_path, params: dict[str, str]):
+    """The page opened from a link: a one-page script, so AppTest's first run reads the URL."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from .browser_kit import ROOT
+
+    monkeypatch.setenv("EXPLORER_HOME", str(tmp_path))
+    st.cache_data.clear()
+    at = AppTest.from_string(
+        ONE_PAGE.format(path=str(ROOT / "app_pages" / "convolve.py")), default_timeout=60
+    )
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def _stepper_payload(at) -> dict:
+    """The JSON the page sent to the convolve_stepper component."""
+    import json
+
+    def walk(node):
+        children = getattr(node, "children", None)
+        for ch in children.values() if isinstance(children, dict) else []:
+            yield ch
+            yield from walk(ch)
+
+    found = [e for e in walk(at.main) if getattr(e, "type", "") == "bidi_component"]
+    assert len(found) == 1, found
+    proto = found[0].proto
+    assert proto.id.endswith("-convolve_stepper") and proto.component_name.endswith("stepper")
+    field = proto.WhichOneof("data")
+    return json.loads(proto.json if field == "json" else proto.mixed.json)
+
+
+def test_stepper_payload_equals_conv2d_at_every_position(app_test):
+    at = app_test("convolve")
+    at.selectbox(key="convolve_padding").set_value("border").run()
+    at.radio(key="convolve_stride").set_value(2).run()
+    at.slider(key="convolve_row").set_value(4).run()
+    at.slider(key="convolve_col").set_value(6).run()
+    _no_errors(at)
+    d = _stepper_payload(at)
+    assert (d["row"], d["col"], d["presenter"], d["speed"]) == (4, 6, False, 20)
+    sharpen = torch.tensor([[0.0, -1, 0], [-1, 5, -1], [0, -1, 0]])
+    grid = cv.stepper_grid(images.sample_images()["chelsea"], 24, "grey", 255.0).double()
+    x = F.pad(grid[None, None], (1, 1, 1, 1), mode="replicate")
+    want = F.conv2d(x, sharpen.double()[None, None], stride=2)[0, 0]
+    assert (d["oh"], d["ow"]) == (8, 12) == tuple(want.shape)
+    torch.testing.assert_close(torch.tensor(d["out"], dtype=torch.float64).view(8, 12), want)
+    texts = [_oracle(sharpen, r, c, mode="border", stride=2) for r in range(8) for c in range(12)]
+    assert d["out_text"] == texts
+    assert _shown(at) == ("Output at row 4, column 6", d["out_text"][4 * 12 + 6])
+
+    # Presenter mode: fewer cells (a 12-px grid), and the position is clamped into it.
+    at.toggle(key="convolve_presenter").set_value(True).run()
+    _no_errors(at)
+    d = _stepper_payload(at)
+    assert d["presenter"] and max(d["h"], d["w"]) == 12
+    assert (d["row"], d["col"]) == (min(4, d["oh"] - 1), min(6, d["ow"] - 1))
+
+
+def test_a_link_opens_the_same_settings(monkeypatch, tmp_path):
+    params = {
+        "preset": "custom",
+        "k00": "2",
+        "k11": "-3.5",
+        "grid_size": "16",
+        "colour": "rgb",
+        "scale": "0–1 (fastai)",
+        "range": "symmetric around 0",
+        "padding": "reflection",
+        "stride": "2",
+        "row": "3",
+        "col": "4",
+        "speed": "60",
+        "per_channel": "1",
+        "mm": "4×4 image, 3×3 kernel",
+        "mm_seed": "7",
+    }
+    at = _one_page(monkeypatch, tmp_path, params)
+    _no_errors(at)
+    assert not at.warning
+    assert at.selectbox(key="convolve_preset").value == cv.CUSTOM
+    assert at.number_input(key="convolve_k00").value == 2
+    assert at.number_input(key="convolve_k11").value == -3.5
+    assert at.slider(key="convolve_grid_size").value == 16
+    assert at.radio(key="convolve_colour").value == "rgb"
+    assert at.selectbox(key="convolve_padding").value == "reflection"
+    assert at.radio(key="convolve_stride").value == 2
+    assert at.checkbox(key="convolve_per_channel").value
+    assert at.number_input(key="convolve_mm_seed").value == 7
+    kernel = torch.tensor([[2.0, -1, 0], [-1, -3.5, -1], [0, -1, 0]])
+    want = _oracle(kernel, 3, 4, size=16, colour="rgb", mode="reflection", stride=2, scale=1.0)
+    assert _shown(at) == ("Output at row 3, column 4", want)
+    d = _stepper_payload(at)
+    assert (d["row"], d["col"], d["speed"], d["c"]) == (3, 4, 60, 3)
+    # ...and the URL it writes back is the one it was opened with.
+    written = {k: v[0] if isinstance(v, list) else v for k, v in at.query_params.items()}
+    assert written == params
+
+
+def test_a_bad_link_opens_defaults_with_one_sentence(monkeypatch, tmp_path):
+    at = _one_page(
+        monkeypatch,
+        tmp_path,
+        {"k00": "5000", "stride": "3", "row": "abc", "padding": "wrap", "preset": "blur"},
+    )
+    assert not at.exception
+    assert len(at.warning) == 1
+    text = at.warning[0].value
+    assert text.startswith("Some settings in this link could not be used")
+    for name in ("k00=5000", "stride=3", "row=abc", "padding=wrap"):
+        assert name in text, text
+    # Defaults where the link was bad; the good part (blur) is kept with its own weights.
+    assert at.radio(key="convolve_stride").value == 1
+    assert at.selectbox(key="convolve_padding").value == "zeros"
+    assert at.selectbox(key="convolve_preset").value == "blur"
+    assert at.number_input(key="convolve_k00").value == 0.0625
+    blur = torch.tensor([[1.0, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16
+    assert _shown(at) == ("Output at row 0, column 0", _oracle(blur, 0, 0))
+
+
+def test_imagenet_download_says_what_it_costs_before_the_click(app_test, monkeypatch):
+    from explorer import models
+
+    monkeypatch.setattr(models, "imagenet_weights_cached", lambda arch="resnet34": False)
+    at = app_test("convolve")
+    button = at.button(key="convolve_fetch_imagenet")
+    assert "83 MB" in button.label and "network" in button.label
+    assert any("83 MB" in c.value and "needs the network" in c.value for c in at.caption)
