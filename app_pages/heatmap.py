@@ -172,6 +172,8 @@ def _model_changed(sizes: dict[str, int]) -> None:
 
 def model_section(opt: dict[str, Any]) -> tuple[str, str, int]:
     """Model, layer and input size pickers; returns (choice, layer, size)."""
+    if st.session_state.get("heatmap_model") not in opt["choices"]:  # a checkpoint now gone
+        st.session_state["heatmap_model"] = opt["default"]
     c1, c2, c3 = st.columns([3, 2, 1])
     choice = c1.selectbox(
         "Model",

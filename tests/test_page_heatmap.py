@@ -312,3 +312,16 @@ def test_a_bad_link_opens_with_defaults_and_one_sentence(app_test, small_random)
     assert at.selectbox(key="heatmap_class").value == -1
     assert at.session_state["heatmap_tab"] == "Mean activation"
     assert "torch.Size([512, 11, 11])" in shapes(at)
+
+
+def test_a_kept_checkpoint_that_was_deleted_falls_back_to_the_default(
+    app_test, small_random, checkpoint
+):
+    at = app_test("heatmap")
+    assert at.selectbox(key="heatmap_model").value == checkpoint
+    for f in paths.weights_dir().glob("tiny.*"):
+        f.unlink()
+    at.run()
+    no_exception(at)
+    assert at.selectbox(key="heatmap_model").value == "random"
+    assert "torch.Size([1, 37])" in shapes(at)
