@@ -22,9 +22,11 @@ from explorer.augment.compare import chain_resample, psnr, reference_resample
 from explorer.augment.draw import draw
 from explorer.augment.export import (
     EXPORT_TARGETS,
+    albumentations_code,
     export,
     fastai_v1_code,
     fastai_v2_code,
+    kornia_code,
     torchvision_code,
 )
 from explorer.augment.geometry import (
@@ -74,6 +76,7 @@ __all__ = [
     "Limit",
     "SettingsError",
     "affine_resample",
+    "albumentations_code",
     "apply",
     "as_float_batch",
     "center_crop_resize",
@@ -89,6 +92,7 @@ __all__ = [
     "grid_in_pixels",
     "hash_uniform",
     "homography",
+    "kornia_code",
     "lighting",
     "magnitude_series",
     "matrices",

@@ -7,6 +7,7 @@ a note per difference.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from explorer.augment.settings import AugSettings
@@ -24,13 +25,24 @@ def _lighting_range(m: float) -> tuple[str, str]:
     )
 
 
-def fastai_v1_code(s: AugSettings) -> tuple[str, list[str]]:
-    """fastai v1 code for these settings, and notes on what it cannot express exactly.
+def _distortion_scale(s: AugSettings) -> float:
+    """torchvision's/kornia's RandomPerspective distortion_scale for the strongest warp.
 
-    Returns:
-        (python source, notes).
+    They move each corner inwards by up to distortion_scale · (side / 2) pixels; ours move each
+    corner coordinate by up to ±m grid units, i.e. m · (side / 2) pixels: the same maximum.
     """
-    notes: list[str] = []
+    return max(s.max_warp, s.max_perspective)
+
+
+def _missing(library: str, names: dict[str, bool]) -> list[str]:
+    """One note naming the transforms that are on but have no `library` equivalent."""
+    off = [name for name, on in names.items() if on]
+    return [f"No {library} equivalent for: {', '.join(off)}."] if off else []
+
+
+def _v1_xtra(s: AugSettings, notes: list[str]) -> tuple[list[str], float]:
+    """fastai v1's xtra_tfms for the transforms beyond get_transforms, and the max_zoom to pass
+    get_transforms (1 when a fixed zoom focus moves the zoom into xtra_tfms)."""
     xtra: list[str] = []
     max_zoom = s.max_zoom
     if s.zoom_row is not None or s.zoom_col is not None:
@@ -77,6 +89,17 @@ def fastai_v1_code(s: AugSettings) -> tuple[str, list[str]]:
     if s.max_rgb:
         xtra.append(f"rgb_randomize(thresh={_fmt(s.max_rgb)}, p={_fmt(s.p_rgb)})")
         notes.append("fastai's rgb_randomize never picks the blue channel; this app picks any.")
+    return xtra, max_zoom
+
+
+def fastai_v1_code(s: AugSettings) -> tuple[str, list[str]]:
+    """fastai v1 code for these settings, and notes on what it cannot express exactly.
+
+    Returns:
+        (python source, notes).
+    """
+    notes: list[str] = []
+    xtra, max_zoom = _v1_xtra(s, notes)
     lines = [
         "from fastai.vision import *",
         "",
@@ -212,8 +235,8 @@ def torchvision_code(s: AugSettings) -> tuple[str, list[str]]:
             f"{_fmt(s.max_rotate)}, scale=(1.0, {_fmt(s.max_zoom)}))], p={_fmt(s.p_affine)})"
         )
     if s.max_warp or s.max_perspective:
-        m = max(s.max_warp, s.max_perspective) / 2  # corners move up to m·(side/2) in torchvision
-        steps.append(f"v2.RandomPerspective(distortion_scale={_fmt(m)}, p={_fmt(s.p_affine)})")
+        d = _fmt(_distortion_scale(s))
+        steps.append(f"v2.RandomPerspective(distortion_scale={d}, p={_fmt(s.p_affine)})")
         notes.append(
             "RandomPerspective moves corners independently (perspective_warp), not symmetrically."
         )
@@ -256,11 +279,221 @@ def torchvision_code(s: AugSettings) -> tuple[str, list[str]]:
     return code, notes
 
 
+def _without_equivalent(s: AugSettings) -> dict[str, bool]:
+    """The transforms albumentations and kornia lack, and whether each is on."""
+    return {
+        "squish": s.max_squish > 1,
+        "tilt": s.max_tilt > 0,
+        "skew": s.max_skew > 0,
+        "jitter": s.max_jitter > 0,
+        "rgb_randomize": s.max_rgb > 0,
+        "zoom focus": s.zoom_row is not None or s.zoom_col is not None,
+    }
+
+
+_CV2_BORDER = {  # grid_sample's padding modes as OpenCV's border modes
+    "zeros": "cv2.BORDER_CONSTANT",
+    "border": "cv2.BORDER_REPLICATE",
+    "reflection": "cv2.BORDER_REFLECT_101",  # mirror about the edge pixel, like F.pad 'reflect'
+}
+_LINEAR_LIGHTING = (
+    "{name} changes brightness (added) and contrast (pixel values multiplied, about black)"
+    " linearly, not in logit space about mid-grey; the ranges are this app's (brightness ±m/2,"
+    " contrast ×(1-m)..1/(1-m))."
+)
+
+
+def _albumentations_lighting(s: AugSettings) -> list[str]:
+    """RandomBrightnessContrast steps for get_transforms' lighting and the extra ones.
+
+    Our brightness b moves mid-grey from 0.5 to b, i.e. by up to ±m/2; contrast scales by a
+    factor in [1-m, 1/(1-m)]: the same ranges as albumentations' additive and multiplicative ones.
+    """
+    steps = []
+    for m, p, bright, contrast in (
+        (s.max_lighting, s.p_lighting, True, True),
+        (s.max_brightness, s.p_brightness, True, False),
+        (s.max_contrast, s.p_contrast, False, True),
+    ):
+        if not m:
+            continue
+        b = f"(-{_fmt(m / 2)}, {_fmt(m / 2)})" if bright else "(0, 0)"
+        c = f"(-{_fmt(m)}, {_fmt(1 / (1 - m) - 1)})" if contrast else "(0, 0)"
+        steps.append(
+            f"A.RandomBrightnessContrast(brightness_limit={b}, contrast_limit={c}, p={_fmt(p)})"
+        )
+    return steps
+
+
+def albumentations_code(s: AugSettings) -> tuple[str, list[str]]:
+    """The nearest albumentations pipeline, with the settings it cannot express.
+
+    The code defines `transform`, an `A.Compose`: `transform(image=hwc_uint8)["image"]` is a
+    (size, size, 3) uint8 array. albumentations has this app's three padding modes (OpenCV border
+    modes) and the dihedral group (SquareSymmetry).
+    """
+    notes = [
+        "albumentations resamples once per geometric step (resize, crop, affine, perspective),"
+        " so each step blurs a little more."
+    ]
+    border, size = _CV2_BORDER[s.padding_mode], s.size
+    steps: list[str] = []
+    if s.pad:  # before the resize: pad is in the picture's own pixels, as in this app
+        steps.append(f"A.Pad(padding={s.pad}, border_mode={border}, p={_fmt(s.p_pad)})")
+    if s.max_resize_crop > 1:
+        r, lo = _fmt(s.resize_crop_ratio), _fmt(1 / s.max_resize_crop)
+        steps.append(
+            f"A.RandomResizedCrop(size=({size}, {size}), scale=({lo}, 1.0),"
+            f" ratio=(1/{r}, {r}), p={_fmt(s.p_resize_crop)})"
+        )
+        notes.append(
+            "RandomResizedCrop's scale is a fraction of the whole picture, not its square."
+        )
+    else:
+        steps.append(f"A.SmallestMaxSize(max_size={size})")
+        crop = "RandomCrop" if s.rand_crop else "CenterCrop"
+        steps.append(f"A.{crop}(height={size}, width={size})")
+    if s.do_flip and not s.flip_vert:
+        steps.append(f"A.HorizontalFlip(p={_fmt(s.p_flip)})")
+    elif s.do_flip and s.flip_vert:
+        steps.append(f"A.SquareSymmetry(p={_fmt(s.p_dihedral)})")  # the 8 dihedral cases
+    if s.max_rotate or s.max_zoom > 1:
+        steps.append(
+            f"A.Affine(rotate=(-{_fmt(s.max_rotate)}, {_fmt(s.max_rotate)}),"
+            f" scale=(1.0, {_fmt(s.max_zoom)}), border_mode={border}, p={_fmt(s.p_affine)})"
+        )
+        if s.max_rotate and s.max_zoom > 1:
+            notes.append("Affine rotates and zooms on one coin; this app tosses one for each.")
+    if s.max_warp or s.max_perspective:
+        # corners move inwards by |N(0, σ)| of the side: σ = m·√(π/2)/4 matches our mean move (m/4)
+        sigma = _fmt(max(s.max_warp, s.max_perspective) * math.sqrt(math.pi / 2) / 4)
+        p = s.p_affine if s.max_warp else s.p_perspective
+        steps.append(f"A.Perspective(scale=({sigma}, {sigma}), border_mode={border}, p={_fmt(p)})")
+        notes.append(
+            "Perspective moves each corner inwards by a normal amount (the same mean move),"
+            " independently: symmetric_warp's paired moves have no equivalent."
+        )
+    lighting = _albumentations_lighting(s)
+    if lighting:
+        steps += lighting
+        notes.append(_LINEAR_LIGHTING.format(name="RandomBrightnessContrast"))
+        if s.max_lighting:
+            notes.append("RandomBrightnessContrast tosses one coin for both; this app one each.")
+    if s.cutout_holes:
+        side = _fmt(s.cutout_size)
+        steps.append(
+            f"A.CoarseDropout(num_holes_range=(1, {s.cutout_holes}), hole_height_range=({side},"
+            f" {side}), hole_width_range=({side}, {side}), fill=0, p={_fmt(s.p_cutout)})"
+        )
+    notes += _missing("albumentations", _without_equivalent(s))
+    body = "".join(f"    {step},\n" for step in steps)
+    code = f"import albumentations as A\nimport cv2\n\ntransform = A.Compose([\n{body}])\n"
+    return code, notes
+
+
+def kornia_code(s: AugSettings) -> tuple[str, list[str]]:
+    """The nearest kornia.augmentation pipeline, batched on any device like this app's `Augment`.
+
+    The code defines `transform`, a `K.AugmentationSequential` taking a (B, 3, H, W) float batch
+    in [0, 1] and returning (B, 3, size, size), one random draw per image.
+    """
+    notes = [
+        "kornia resamples once per geometric step (resize, crop, affine, perspective),"
+        " so each step blurs a little more."
+    ]
+    mode = s.padding_mode
+    steps = _kornia_crop(s, notes)
+    if s.do_flip and not s.flip_vert:
+        steps.append(f"K.RandomHorizontalFlip(p={_fmt(s.p_flip)})")
+    elif s.do_flip and s.flip_vert:
+        # a flip half the time, then 0..3 quarter turns (times is rounded): the 8 dihedral cases
+        steps.append("K.RandomHorizontalFlip(p=0.5)")
+        steps.append(f"K.RandomRotation90(times=(-1.5, 2.5), p={_fmt(s.p_dihedral)})")
+        if s.p_dihedral != 1:
+            notes.append("The horizontal flip of the dihedral case runs with p=0.5 always.")
+    if s.max_rotate or s.max_zoom > 1:
+        steps.append(
+            f"K.RandomAffine(degrees={_fmt(s.max_rotate)}, scale=(1.0, {_fmt(s.max_zoom)}),"
+            f" padding_mode='{mode}', align_corners=True, p={_fmt(s.p_affine)})"
+        )
+        if s.max_rotate and s.max_zoom > 1:
+            notes.append(
+                "RandomAffine rotates and zooms on one coin; this app tosses one for each."
+            )
+    if s.max_warp or s.max_perspective:
+        p = s.p_affine if s.max_warp else s.p_perspective
+        steps.append(
+            f"K.RandomPerspective(distortion_scale={_fmt(_distortion_scale(s))},"
+            f" align_corners=True, p={_fmt(p)})"
+        )
+        notes.append(
+            "RandomPerspective moves each corner inwards, independently (perspective_warp):"
+            " symmetric_warp's paired moves have no equivalent."
+        )
+        if mode != "zeros":
+            notes.append(f"RandomPerspective pads with zeros: no '{mode}' padding.")
+    steps += _kornia_lighting(s, notes)
+    if s.cutout_holes:
+        area = _fmt(s.cutout_size**2)
+        steps.append(
+            f"K.RandomErasing(scale=({area}, {area}), ratio=(1.0, 1.0), value=0.0,"
+            f" p={_fmt(s.p_cutout)})"
+        )
+        if s.cutout_holes > 1:
+            notes.append("RandomErasing cuts one hole, not several.")
+    notes += _missing("kornia", _without_equivalent(s))
+    body = "".join(f"    {step},\n" for step in steps)
+    code = f"import kornia.augmentation as K\n\ntransform = K.AugmentationSequential(\n{body})\n"
+    return code, notes
+
+
+def _kornia_crop(s: AugSettings, notes: list[str]) -> list[str]:
+    """The steps that make the size × size window: resize-crop, or resize and (random) crop."""
+    size = s.size
+    if s.max_resize_crop > 1:
+        r, lo = _fmt(s.resize_crop_ratio), _fmt(1 / s.max_resize_crop)
+        notes.append(
+            "RandomResizedCrop's scale is a fraction of the whole picture, not its square."
+        )
+        return [
+            f"K.RandomResizedCrop(({size}, {size}), scale=({lo}, 1.0), ratio=(1/{r}, {r}),"
+            f" p={_fmt(s.p_resize_crop)})"
+        ]
+    steps = [f"K.Resize({size}, side='short', antialias=True)"]
+    if s.rand_crop or s.pad:
+        pad = f", padding={s.pad}, padding_mode='{PAD_MODE[s.padding_mode]}'" if s.pad else ""
+        steps.append(f"K.RandomCrop(({size}, {size}){pad})")
+        if s.pad:
+            notes.append("kornia pads after the resize: pad counts tile pixels there.")
+    else:
+        steps.append(f"K.CenterCrop({size})")
+    return steps
+
+
+def _kornia_lighting(s: AugSettings, notes: list[str]) -> list[str]:
+    """RandomBrightness / RandomContrast steps (each its own coin, like this app)."""
+    steps = []
+    for m, p in ((s.max_lighting, s.p_lighting), (s.max_brightness, s.p_brightness)):
+        if m:
+            lo, hi = _fmt(1 - m / 2), _fmt(1 + m / 2)  # kornia adds factor - 1
+            steps.append(f"K.RandomBrightness(brightness=({lo}, {hi}), p={_fmt(p)})")
+    for m, p in ((s.max_lighting, s.p_lighting), (s.max_contrast, s.p_contrast)):
+        if m:
+            steps.append(
+                f"K.RandomContrast(contrast=({_fmt(1 - m)}, {_fmt(1 / (1 - m))}), p={_fmt(p)})"
+            )
+    if steps:
+        notes.append(_LINEAR_LIGHTING.format(name="kornia"))
+    return steps
+
+
 Exporter = Callable[[AugSettings], tuple[str, list[str]]]
 EXPORTERS: dict[str, Exporter] = {
     "fastai_v1": fastai_v1_code,
     "fastai_v2": fastai_v2_code,
     "torchvision": torchvision_code,
+    "albumentations": albumentations_code,
+    "kornia": kornia_code,
 }
 EXPORT_TARGETS = tuple(EXPORTERS)
 
