@@ -17,8 +17,8 @@ from torch import nn
 
 import ui
 import ui.state
+from explorer import data, models
 from explorer import heatmap as hm
-from explorer import models
 from explorer.device import default_device
 from explorer.images import IMAGENET_MEAN, IMAGENET_STD
 from explorer.plots import heatmap as plots
@@ -61,8 +61,8 @@ def load_model(choice: str, stamp: float) -> tuple[nn.Module, dict]:
     device = default_device()
     imagenet_stats = {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
     if choice == RANDOM:
-        model = models.create_cnn("resnet34", 37, seed=0).to(device).eval()
-        classes = [f"class {i}" for i in range(37)]
+        model = models.create_cnn("resnet34", data.PETS_BREEDS, seed=0).to(device).eval()
+        classes = [f"class {i}" for i in range(data.PETS_BREEDS)]
         return model, {"classes": classes, "size": 352, **imagenet_stats}
     if choice == IMAGENET:
         model, classes = models.pretrained_classifier("resnet34")
