@@ -40,14 +40,19 @@ class Knob:
     step: float | None = None
 
 
+def _p(field: str, label: str, help: str = "") -> Knob:
+    """A probability slider."""
+    return Knob(field, label, help, 0.0, 1.0, 0.05)
+
+
 GROUPS: dict[str, tuple[str, list[Knob]]] = {
     "Flip & dihedral": (
         "Mirror the picture; with vertical flips allowed, any of the 8 flips/quarter turns.",
         [
             Knob("do_flip", "flip", "Flip at all (fastai's do_flip)."),
             Knob("flip_vert", "vertical flips too (dihedral)", "Allow all 8 flips and 90° turns."),
-            Knob("p_flip", "p(flip left-right)", "fastai uses 0.5.", 0.0, 1.0, 0.05),
-            Knob("p_dihedral", "p(dihedral)", "Case 0 of 8 leaves it as is.", 0.0, 1.0, 0.05),
+            _p("p_flip", "p(flip left-right)", "fastai uses 0.5."),
+            _p("p_dihedral", "p(dihedral)", "Case 0 of 8 leaves it as is."),
         ],
     ),
     "Rotate & zoom": (
@@ -55,16 +60,12 @@ GROUPS: dict[str, tuple[str, list[Knob]]] = {
         [
             Knob("max_rotate", "max rotate (°)", "Angle uniform in ±this.", 0.0, 180.0, 1.0),
             Knob("max_zoom", "max zoom", "Zoom uniform in [1, this].", 1.0, 3.0, 0.05),
-            Knob("p_affine", "p(affine)", "Each of rotate, zoom, warp.", 0.0, 1.0, 0.05),
-            Knob(
-                "max_squish",
-                "max squish",
-                "Log-uniform in [1/this, this]; 1 = off.",
-                1.0,
-                3.0,
-                0.05,
-            ),
-            Knob("p_squish", "p(squish)", "", 0.0, 1.0, 0.05),
+            _p("p_affine", "p(affine)", "Each of rotate, zoom, warp."),
+            Knob("max_squish", "max squish", "Log-uniform in [1/m, m]; 1 = off.", 1.0, 3.0, 0.05),
+            _p("p_squish", "p(squish)"),
+            Knob("zoom_random", "random zoom focus (rand_zoom)", "Off: the row and column below."),
+            Knob("zoom_row", "zoom focus row", "0 = top, 1 = bottom.", 0.0, 1.0, 0.05),
+            Knob("zoom_col", "zoom focus column", "0 = left, 1 = right.", 0.0, 1.0, 0.05),
         ],
     ),
     "Warp": (
@@ -72,31 +73,26 @@ GROUPS: dict[str, tuple[str, list[Knob]]] = {
         [
             Knob("max_warp", "max symmetric warp", "fastai's max_warp.", 0.0, 0.9, 0.01),
             Knob("max_perspective", "max perspective warp", "Each corner alone.", 0.0, 0.9, 0.01),
-            Knob("p_perspective", "p(perspective)", "", 0.0, 1.0, 0.05),
+            _p("p_perspective", "p(perspective)"),
             Knob("max_tilt", "max tilt", "One edge stretched.", 0.0, 0.9, 0.01),
-            Knob("p_tilt", "p(tilt)", "", 0.0, 1.0, 0.05),
+            _p("p_tilt", "p(tilt)"),
             Knob("max_skew", "max skew", "One corner pulled.", 0.0, 0.9, 0.01),
-            Knob("p_skew", "p(skew)", "", 0.0, 1.0, 0.05),
+            _p("p_skew", "p(skew)"),
             Knob("max_jitter", "max jitter", "Each pixel read from nearby.", 0.0, 0.2, 0.005),
-            Knob("p_jitter", "p(jitter)", "", 0.0, 1.0, 0.05),
+            _p("p_jitter", "p(jitter)"),
         ],
     ),
     "Lighting": (
         "Brightness and contrast in logit space: 0.5 and 1 leave the photo unchanged.",
         [
             Knob("max_lighting", "max lighting", "fastai's max_lighting.", 0.0, 0.95, 0.01),
-            Knob("p_lighting", "p(lighting)", "Brightness and contrast each.", 0.0, 1.0, 0.05),
+            _p("p_lighting", "p(lighting)", "Brightness and contrast each."),
             Knob(
-                "max_brightness",
-                "extra brightness",
-                "brightness(...) in xtra_tfms.",
-                0.0,
-                0.95,
-                0.01,
+                "max_brightness", "extra brightness", "brightness() in xtra_tfms", 0.0, 0.95, 0.01
             ),
-            Knob("p_brightness", "p(extra brightness)", "", 0.0, 1.0, 0.05),
-            Knob("max_contrast", "extra contrast", "contrast(...) in xtra_tfms.", 0.0, 0.95, 0.01),
-            Knob("p_contrast", "p(extra contrast)", "", 0.0, 1.0, 0.05),
+            _p("p_brightness", "p(extra brightness)"),
+            Knob("max_contrast", "extra contrast", "contrast() in xtra_tfms.", 0.0, 0.95, 0.01),
+            _p("p_contrast", "p(extra contrast)"),
         ],
     ),
     "Crop & pad": (
@@ -104,12 +100,12 @@ GROUPS: dict[str, tuple[str, list[Knob]]] = {
         [
             Knob("rand_crop", "random crop position", "Off: the centre (crop_pad)."),
             Knob(
-                "max_resize_crop", "rand_resize_crop zoom", "Area 1/zoom; 1 = off.", 1.0, 4.0, 0.05
+                "max_resize_crop", "rand_resize_crop zoom", "Area 1/zoom; 1 = off", 1.0, 4.0, 0.05
             ),
             Knob("resize_crop_ratio", "... aspect ratio up to", "", 1.0, 2.0, 0.01),
-            Knob("p_resize_crop", "p(rand_resize_crop)", "", 0.0, 1.0, 0.05),
+            _p("p_resize_crop", "p(rand_resize_crop)"),
             Knob("pad", "pad (pixels)", "Filled by the padding mode.", 0, 120, 1),
-            Knob("p_pad", "p(pad)", "", 0.0, 1.0, 0.05),
+            _p("p_pad", "p(pad)"),
         ],
     ),
     "Pixel": (
@@ -117,9 +113,9 @@ GROUPS: dict[str, tuple[str, list[Knob]]] = {
         [
             Knob("cutout_holes", "cutout holes (max)", "Black squares; 0 = off.", 0, 8, 1),
             Knob("cutout_size", "cutout hole side", "Fraction of the tile.", 0.05, 0.5, 0.01),
-            Knob("p_cutout", "p(cutout)", "", 0.0, 1.0, 0.05),
+            _p("p_cutout", "p(cutout)"),
             Knob("max_rgb", "rgb_randomize level", "One channel becomes noise.", 0.0, 1.0, 0.01),
-            Knob("p_rgb", "p(rgb_randomize)", "", 0.0, 1.0, 0.05),
+            _p("p_rgb", "p(rgb_randomize)"),
         ],
     ),
 }
@@ -135,24 +131,18 @@ def _key(name: str) -> str:
     return f"augment_{name}"
 
 
-# --- settings <-> widgets --------------------------------------------------------------------
-
-
 def _widget_values(s: aug.AugSettings) -> dict[str, object]:
     """The widget state (key -> value) that shows settings `s` (sliders hold multiples of their
     step, so 4/3 becomes 1.33)."""
-    out: dict[str, object] = {}
+    random_focus = s.zoom_row is None or s.zoom_col is None
+    focus = {"zoom_random": random_focus}
+    focus |= {"zoom_row": 0.5, "zoom_col": 0.5} if random_focus else {}
+    out: dict[str, object] = {_key("padding"): s.padding_mode, _key("size"): s.size}
     for k in KNOBS:
-        v = getattr(s, k.field)
+        v = focus[k.field] if k.field in focus else getattr(s, k.field)
         if k.step is not None:
             v = type(k.step)(round(round(v / k.step) * k.step, 6))
         out[_key(k.field)] = v
-    random_focus = s.zoom_row is None or s.zoom_col is None
-    out[_key("zoom_random")] = random_focus
-    out[_key("zoom_row")] = 0.5 if random_focus else round(round(s.zoom_row / 0.05) * 0.05, 6)
-    out[_key("zoom_col")] = 0.5 if random_focus else round(round(s.zoom_col / 0.05) * 0.05, 6)
-    out[_key("padding")] = s.padding_mode
-    out[_key("size")] = s.size
     return out
 
 
@@ -162,15 +152,13 @@ def page_settings() -> list[ui.state.Setting]:
     out = []
     for k in KNOBS:
         key = _key(k.field)
-        if k.lo is None:
+        if k.lo is None or k.hi is None:
             out.append(ui.state.flag(key, bool(lesson[key])))
         else:
             whole = isinstance(k.step, int)
-            out.append(ui.state.number(key, lesson[key], k.lo, k.hi, integer=whole))  # type: ignore[arg-type]
+            default = int(lesson[key]) if whole else float(lesson[key])  # type: ignore[arg-type]
+            out.append(ui.state.number(key, default, k.lo, k.hi, integer=whole))
     return out + [
-        ui.state.flag(_key("zoom_random"), True),
-        ui.state.number(_key("zoom_row"), 0.5, 0.0, 1.0),
-        ui.state.number(_key("zoom_col"), 0.5, 0.0, 1.0),
         ui.state.choice(_key("padding"), "reflection", PADDING_MODES),
         ui.state.choice(_key("size"), 224, SIZES),
         ui.state.number(_key("seed"), 0, 0, 1_000_000, integer=True),
@@ -187,30 +175,20 @@ def _show_settings(s: aug.AugSettings) -> None:
     st.session_state.update(_widget_values(s))
 
 
-def _load_preset(make=aug.AugSettings.lesson) -> None:
-    _show_settings(make())
-
-
 def _new_draw() -> None:
     st.session_state[_key("seed")] = int(st.session_state.get(_key("seed"), 0)) + 1
 
 
 def _fits_widgets(s: aug.AugSettings) -> None:
-    """Refuse settings this page's widgets cannot show (the backend allows wider ranges).
-
-    Raises:
-        aug.SettingsError: naming the field.
-    """
+    """Raise SettingsError naming the field for settings beyond this page's widgets' ranges."""
     for k in KNOBS:
-        v = getattr(s, k.field)
-        if k.lo is not None and not k.lo <= v <= k.hi:
+        v = getattr(s, k.field, None)
+        if k.lo is not None and v is not None and not k.lo <= v <= k.hi:
             raise aug.SettingsError(
                 f"{k.field} = {v:g} is outside this page's range {k.lo:g}–{k.hi:g}.", k.field
             )
     if s.size not in SIZES:
-        raise aug.SettingsError(
-            f"size = {s.size} is not one of this page's tile sizes {SIZES}.", "size"
-        )
+        raise aug.SettingsError(f"size = {s.size} is not one of this page's sizes {SIZES}.", "size")
     if (s.zoom_row is None) != (s.zoom_col is None):
         raise aug.SettingsError(
             "zoom_row and zoom_col are set together here: both numbers, or both null.", "zoom_col"
@@ -249,8 +227,8 @@ def settings_panel(photo_square: bool) -> aug.AugSettings:
         col.button(
             name,
             key=_key("preset_" + name.lower()),
-            on_click=_load_preset,
-            args=(make,),
+            on_click=_show_settings,
+            args=(make(),),
             help=tip,
             width="stretch",
         )
@@ -268,7 +246,6 @@ def settings_panel(photo_square: bool) -> aug.AugSettings:
     draw_col.button("New draw", key=_key("new_draw"), on_click=_new_draw, width="stretch")
 
     now = {k.field: st.session_state[_key(k.field)] for k in KNOBS}
-    now["zoom_random"] = st.session_state[_key("zoom_random")]
     inert = plots.inert_controls(now, photo_square)
     values: dict[str, object] = {}
     for i, (group, (explain, knobs)) in enumerate(GROUPS.items()):
@@ -276,35 +253,12 @@ def settings_panel(photo_square: bool) -> aug.AugSettings:
             st.caption(explain)
             for k in knobs:
                 values[k.field] = _knob(k, inert.get(k.field))
-            if group == "Rotate & zoom":
-                _zoom_focus(values, inert)
+    if values.pop("zoom_random"):
+        values["zoom_row"] = values["zoom_col"] = None
     names = {f.name for f in fields(aug.AugSettings)}
     return aug.AugSettings(
         padding_mode=padding, size=int(size), **{k: v for k, v in values.items() if k in names}
     )
-
-
-def _zoom_focus(values: dict[str, object], inert: dict[str, str]) -> None:
-    """The zoom focus widgets: random (rand_zoom) or a fixed row and column."""
-    why = inert.get("zoom_random")
-    random_focus = st.toggle(
-        "random zoom focus (rand_zoom)",
-        key=_key("zoom_random"),
-        disabled=why is not None,
-        help=f"Does nothing now: {why}" if why else None,
-    )
-    for name, label in (("zoom_row", "zoom focus row"), ("zoom_col", "zoom focus column")):
-        why = inert.get(name)
-        v = st.slider(
-            label,
-            0.0,
-            1.0,
-            step=0.05,
-            key=_key(name),
-            disabled=why is not None,
-            help=f"Does nothing now: {why}" if why else None,
-        )
-        values[name] = None if random_focus else v
 
 
 def settings_file(settings: aug.AugSettings) -> None:
@@ -323,23 +277,17 @@ def settings_file(settings: aug.AugSettings) -> None:
             type=["json"],
             key=_key("settings_file"),
             on_change=_load_settings_file,
-            help="Any subset of the fields of the downloaded file; the rest take fastai's defaults.",
+            help="Any subset of the downloaded file's fields; the rest take fastai's defaults.",
         )
     error = st.session_state.get(_key("settings_error"))
     if error:
         st.error(error)
 
 
-# --- cached results --------------------------------------------------------------------------
-
-
 @st.cache_data(show_spinner=False, max_entries=8)
 def _working_photo(photo: images.Image.Image) -> images.Image.Image:
-    """The sidebar photo shrunk (antialiased) to a short side of at most 2 × the largest tile.
-
-    Hashing a big upload for every cached call would cost more than the augmentation itself, so
-    only this call sees the original; everything else gets the small copy.
-    """
+    """The sidebar photo shrunk (antialiased) to a short side of at most 2 × the largest tile:
+    hashing a big upload for every cached call would cost more than augmenting it."""
     limit = 2 * max(SIZES)
     return images.resize_short(photo, limit) if min(photo.size) > limit else photo
 
@@ -396,14 +344,13 @@ def _mosaic_png(photo: images.Image.Image, settings: aug.AugSettings, seed: int)
     """The grid as one PNG; only run when the download button is pressed (encoding takes ~0.2 s)."""
     tiles = _draw_and_apply(photo, settings, seed)
     stacked = torch.stack([images.to_tensor(t) for t in tiles])
-    buf = io.BytesIO()
-    images.to_image(aug.tile_mosaic(stacked)).save(buf, format="PNG")
-    return buf.getvalue()
+    return _jpeg(images.to_image(aug.tile_mosaic(stacked)), "PNG")
 
 
-def _jpeg(img: images.Image.Image) -> bytes:
+def _jpeg(img: images.Image.Image, fmt: str = "JPEG") -> bytes:
+    """The image as JPEG (quality 90, as st.image would) or `fmt` bytes."""
     buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=90)
+    img.save(buf, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
     return buf.getvalue()
 
 
@@ -433,8 +380,7 @@ def _one_vs_chain(
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _photo_source(photo: images.Image.Image, size: int) -> tuple[str, int, int]:
-    """The working photo as a JPEG data URL (plotly would re-encode a PIL image as PNG on every
-    rerun) and its width and height."""
+    """The working photo as a JPEG data URL (plotly re-encodes a PIL image as PNG) and its size."""
     shown = images.to_image(_working_tensor(photo, size))
     return data_url(shown, quality=90), *shown.size
 
@@ -449,10 +395,7 @@ def _lattice(
     return plots.lattice_figure(_photo_source(photo, settings.size), pts[0]).to_dict()
 
 
-# --- sections --------------------------------------------------------------------------------
-
-
-def _pick_tile(i: int) -> None:
+def _pick_tile(i: int) -> None:  # a click on a tile selects it for the inspector
     st.session_state[_key("tile")] = i
 
 
@@ -465,7 +408,10 @@ def tile_section(
 ) -> None:
     """The 3×3 grid (values on hover), its shapes and the PNG download."""
     st.subheader(f"{N_TILES} draws of {name}")
-    st.caption("Hover a tile (or Tab to it) for every value drawn for it; click it to inspect it.")
+    st.caption(
+        "Hover a tile (or Tab to it) for every value drawn for it; click it to inspect it below. "
+        + plots.ROW_HELP
+    )
     tile_grid(
         _grid_tiles(photo, settings, seed),
         key=_key("tiles"),
@@ -497,22 +443,24 @@ def inspector(photo: images.Image.Image, settings: aug.AugSettings, seed: int, t
     one = _draw(settings, seed)[tile]
     st.caption(f"Tile {tile}: {one.describe(0)}")
     tabs = st.tabs(VIEWS, key=_key("view"), on_change="rerun")
-    with tabs[0]:
-        if tabs[0].open:
-            shown = _three_paddings(photo, settings, seed, tile)
-            for col, mode, img in zip(st.columns(3), PADDING_MODES, shown, strict=True):
-                col.image(img, caption=f"{mode}: {PADDING_HELP[mode]}", width="stretch")
-            st.caption(
-                "The same parameters, only the padding differs. fastai found reflection best "
-                "most of the time: real photos have no black borders."
-            )
-    with tabs[1]:
-        if tabs[1].open:
-            matrices_view(photo, settings, seed, tile)
-    with tabs[2]:
-        if tabs[2].open:
-            export_view(settings)
+    for tab, view in zip(tabs, (paddings_view, matrices_view, export_view), strict=True):
+        with tab:
+            if tab.open:
+                view(photo, settings, seed, tile)
     ui.state.write_url(PAGE)
+
+
+def paddings_view(
+    photo: images.Image.Image, settings: aug.AugSettings, seed: int, tile: int
+) -> None:
+    """One tile under the three padding modes."""
+    shown = _three_paddings(photo, settings, seed, tile)
+    for col, mode, img in zip(st.columns(3), PADDING_MODES, shown, strict=True):
+        col.image(img, caption=f"{mode}: {PADDING_HELP[mode]}", width="stretch")
+    st.caption(
+        "The same parameters, only the padding differs. fastai found reflection best "
+        "most of the time: real photos have no black borders."
+    )
 
 
 def matrices_view(
@@ -535,7 +483,7 @@ def matrices_view(
     ui.show_code(aug.square_matrices, aug.warp_matrices, aug.homography)
 
 
-def export_view(settings: aug.AugSettings) -> None:
+def export_view(photo: images.Image.Image, settings: aug.AugSettings, seed: int, tile: int) -> None:
     """The same settings as fastai v1, fastai v2 and torchvision code."""
     for title, fn in (
         ("fastai v1", aug.fastai_v1_code),

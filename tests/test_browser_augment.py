@@ -1,13 +1,18 @@
 """The Augmentation page in a real browser: the 3×3 grid renders, a slider redraws it, and a padding
-change reaches the sections below the settings (they once kept the old padding until a full rerun).
+change reaches the sections below the settings (they once kept the old padding until a full rerun);
+settings survive a page switch, live in the URL and in JSON files; a tile's hover shows its values.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
 import pytest
+import torch
+
+from explorer import augment as aug
 
 from .browser_kit import assert_no_exception, open_page, screenshot, wait_for_run
 
@@ -17,15 +22,14 @@ TILE = re.compile(r"^[0-8]: ")  # the grid's captions: "i: rotate … · zoom �
 
 
 def _tiles(pg) -> list[tuple[str, str]]:
-    """(img src, caption) of the 3×3 grid, in order."""
+    """(img src, caption) of the 3×3 grid (the tile component), in order."""
     out = []
-    images = pg.locator("[data-testid='stMain'] [data-testid='stImageContainer']")
-    for i in range(images.count()):
-        box = images.nth(i)
-        caption = box.locator("[data-testid='stImageCaption']")
-        text = caption.inner_text() if caption.count() else ""
+    figures = pg.locator(".st-key-augment_tiles figure.tile")
+    for i in range(figures.count()):
+        fig = figures.nth(i)
+        text = fig.locator("figcaption").inner_text()
         if TILE.match(text):
-            out.append((box.locator("img").get_attribute("src"), text))
+            out.append((fig.locator("img").get_attribute("src"), text))
     return out
 
 
@@ -57,7 +61,8 @@ def _check_shared(pg, padding: str, size: int) -> None:
                 "[data-testid='stMain'] [data-testid='stImageContainer']"))
             .filter(b => /^(brightness \\(|one resample|crop →|reference \\()/.test(
                 (b.querySelector("[data-testid='stImageCaption']") || {}).innerText || ""))
-            .map(b => [b.querySelector("img").naturalWidth, b.querySelector("img").naturalHeight])"""
+            .map(b => b.querySelector("img"))
+            .map(i => [i.naturalWidth, i.naturalHeight])"""
     )
     assert len(sizes) == 8 and all(s == [size, size] for s in sizes), sizes
 
@@ -118,3 +123,180 @@ def test_download_gives_the_grid_as_one_png(page):
         # 3 tiles of 224 px and 2 gaps of 4 px each way
         assert (mosaic.format, mosaic.size) == ("PNG", (3 * 224 + 2 * 4, 3 * 224 + 2 * 4))
     assert_no_exception(pg)
+
+
+def _slider_value(pg, key: str) -> float:
+    return float(pg.locator(f".st-key-{key} input[type='range']").first.input_value())
+
+
+def _set_settings(pg) -> None:
+    """max rotate 180°, zeros padding, tile size 64 and one new draw (seed 1)."""
+    pg.locator(".st-key-augment_max_rotate input[type='range']").focus()
+    pg.keyboard.press("End")
+    wait_for_run(pg)
+    pg.locator(".st-key-augment_padding label", has_text="zeros").click()
+    wait_for_run(pg)
+    pg.locator(".st-key-augment_size input[type='range']").focus()
+    pg.keyboard.press("Home")
+    wait_for_run(pg)
+    pg.locator(".st-key-augment_new_draw button").click()
+    wait_for_run(pg)
+
+
+def _check_settings(pg) -> None:
+    assert _slider_value(pg, "augment_max_rotate") == 180.0
+    checked = pg.locator(".st-key-augment_padding input[type='radio']:checked")
+    assert checked.get_attribute("value") == str(aug.PADDING_MODES.index("zeros"))  # its index
+    shapes = pg.locator("[data-testid='stCaptionContainer']", has_text="Shapes:").first
+    assert "tiles (9, 3, 64, 64)" in shapes.inner_text()
+    assert pg.locator(".st-key-augment_seed input").input_value() == "1"
+
+
+def test_settings_survive_home_and_back_and_a_copied_link_opens_them(page, browser, server):
+    pg = page
+    open_page(pg, "Augmentation")
+    _set_settings(pg)
+    _eventually(pg, lambda: _check_settings(pg))
+    tiles = _tiles(pg)
+    url = pg.url
+    assert all(f in url for f in ("max_rotate=180", "padding=zeros", "size=64", "seed=1")), url
+
+    open_page(pg, "Home")
+    open_page(pg, "Augmentation")
+    _eventually(pg, lambda: _check_settings(pg))
+    assert _tiles(pg) == tiles  # the same draw, pixel for pixel
+    assert_no_exception(pg)
+
+    fresh = browser.new_context(viewport={"width": 1400, "height": 1600})
+    try:
+        other = fresh.new_page()
+        other.set_default_timeout(120_000)
+        other.goto(url)
+        wait_for_run(other)
+        _eventually(other, lambda: _check_settings(other))
+        assert [c for _, c in _tiles(other)] == [c for _, c in tiles]
+        assert_no_exception(other)
+        assert other.locator("[data-testid='stAlertContentWarning']").count() == 0
+    finally:
+        fresh.close()
+
+
+def test_a_bad_link_opens_with_defaults_and_one_sentence(page, server):
+    pg = page
+    pg.goto(f"{server}/augment?max_rotate=abc&size=65&max_zoom=1.5")
+    wait_for_run(pg)
+    warnings = pg.locator("[data-testid='stMain'] [data-testid='stAlertContentWarning']")
+    assert warnings.count() == 1
+    text = warnings.first.inner_text()
+    assert "max_rotate=abc" in text and "size=65" in text
+    assert _slider_value(pg, "augment_max_rotate") == 20.0  # the lesson's default
+    assert _slider_value(pg, "augment_max_zoom") == 1.5  # the good value is kept
+    assert len(_tiles(pg)) == 9
+    assert_no_exception(pg)
+
+
+def _upload_settings(pg, path) -> None:
+    box = pg.locator("[data-testid='stExpander']", has_text="Settings file (JSON)")
+    if not box.locator(".st-key-augment_settings_file").is_visible():
+        box.locator("summary").click()
+    pg.locator(".st-key-augment_settings_file input[type='file']").set_input_files(str(path))
+    pg.wait_for_timeout(500)
+    wait_for_run(pg)
+
+
+def test_settings_json_downloads_and_a_good_file_loads_and_a_bad_one_is_refused(page, tmp_path):
+    pg = page
+    open_page(pg, "Augmentation")
+    pg.locator(".st-key-augment_max_rotate input[type='range']").focus()
+    pg.keyboard.press("End")
+    wait_for_run(pg)
+    pg.locator("[data-testid='stExpander'] summary", has_text="Settings file (JSON)").click()
+    with pg.expect_download() as got:
+        pg.locator(".st-key-augment_settings_download button").click()
+    with open(got.value.path()) as f:
+        saved = aug.AugSettings.from_dict(json.load(f))
+    # the settings the widgets show: the ratio slider holds fastai's 4/3 to its step, 0.01
+    assert saved == aug.AugSettings.lesson(max_rotate=180.0, resize_crop_ratio=1.33)
+
+    good = tmp_path / "good.json"
+    good.write_text(aug.AugSettings.lesson(max_rotate=45.0, padding_mode="border").to_json())
+    _upload_settings(pg, good)
+    _eventually(pg, lambda: _check_value(pg, "augment_max_rotate", 45.0))
+    assert pg.locator("[data-testid='stMain'] [data-testid='stAlertContentError']").count() == 0
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"max_rotate": 10.0, "p_affine": 2.0}))
+    _upload_settings(pg, bad)
+    errors = pg.locator("[data-testid='stMain'] [data-testid='stAlertContentError']")
+    _eventually(pg, lambda: _check_count(errors, 1))
+    text = errors.first.inner_text()
+    assert text.startswith("bad.json was not loaded") and "p_affine" in text
+    assert _slider_value(pg, "augment_max_rotate") == 45.0  # the current settings stay
+    assert_no_exception(pg)
+
+
+def _check_value(pg, key: str, want: float) -> None:
+    assert _slider_value(pg, key) == want
+
+
+def _check_count(loc, n: int) -> None:
+    assert loc.count() == n
+
+
+def test_hovering_a_tile_shows_the_values_drawn_for_it(page):
+    pg = page
+    open_page(pg, "Augmentation")
+    params = aug.draw(aug.AugSettings.lesson(), 9, torch.Generator().manual_seed(0))
+    figures = pg.locator(".st-key-augment_tiles figure.tile")
+    assert figures.count() == 9
+    for i in (0, 4, 8):
+        figures.nth(i).hover()
+        panel = figures.nth(i).locator(".values")
+        panel.wait_for(state="visible")
+        assert sum(figures.nth(j).locator(".values").is_visible() for j in range(9)) == 1
+        rows = {
+            r.locator("th").inner_text(): r.locator("td").inner_text()
+            for r in panel.locator("tr").all()
+        }
+        v = params.values(i)
+        assert float(rows["rotate"].rstrip("°")) == pytest.approx(v["angle"], abs=0.005)
+        zoom = [float(x) for x in re.findall(r"\d+\.\d+", rows["zoom"])]
+        assert zoom == pytest.approx([v["zoom"], v["zoom_row"], v["zoom_col"]], abs=5e-4)
+        assert float(rows["brightness"]) == pytest.approx(v["brightness"], abs=5e-4)
+        assert float(rows["contrast"].lstrip("×")) == pytest.approx(v["contrast"], abs=5e-4)
+        warp = [float(w) for w in rows["warp"].strip("[]").split(",")]
+        assert warp == pytest.approx(v["warp"], abs=5e-4)
+        assert rows["flip ↔"] == ("yes" if v["flip"] else "no")
+        assert len(rows) >= 15  # every transform, changed or not
+    # hovering shows values without a rerun; a click selects the tile for the inspector
+    figures.nth(4).click()
+    wait_for_run(pg)
+    _eventually(pg, lambda: _check_value(pg, "augment_tile", 4.0))
+    figures.nth(4).hover()
+    pg.wait_for_timeout(200)
+    screenshot(pg, "augmentation")
+    assert_no_exception(pg)
+
+
+def test_with_flip_off_vertical_flips_and_their_p_are_disabled(page):
+    pg = page
+    open_page(pg, "Augmentation")
+
+    def disabled(key: str) -> bool:
+        box = pg.locator(f".st-key-{key}")
+        return box.locator("input").first.is_disabled()
+
+    assert not disabled("augment_flip_vert") and not disabled("augment_p_flip")
+    pg.locator(".st-key-augment_do_flip label").click()
+    wait_for_run(pg)
+    _eventually(pg, lambda: _check_disabled(disabled, True))
+    pg.locator(".st-key-augment_do_flip label").click()
+    wait_for_run(pg)
+    _eventually(pg, lambda: _check_disabled(disabled, False))
+    assert_no_exception(pg)
+
+
+def _check_disabled(disabled, want: bool) -> None:
+    assert disabled("augment_flip_vert") is want
+    assert disabled("augment_p_flip") is want
+    assert disabled("augment_p_dihedral") is True  # dihedral needs vertical flips as well

@@ -24,7 +24,7 @@ SKEW_PULLS = (  # augment's _SKEW_DIRS order: which coordinate of which corner i
     "bottom-right x",
     "bottom-right y",
 )
-CORNERS = ("top-left", "bottom-left", "top-right", "bottom-right")  # augment's _ORIG_PTS order
+CORNERS = ("tl", "bl", "tr", "br")  # augment's _ORIG_PTS order: top-left, bottom-left, ...
 
 
 def lattice_figure(source: tuple[str, int, int], pts: torch.Tensor) -> go.Figure:
@@ -92,51 +92,56 @@ def tile_rows(params: AugParams, i: int) -> list[tuple[str, str, bool]]:
     """
     v: dict[str, Any] = params.values(i)
     holes = [c for c, on in zip(v["cutout"], v["cutout_on"], strict=True) if on]
-    perspective = "  ".join(
-        f"{name} {_signed(c, 2)}" for name, c in zip(CORNERS, v["perspective"], strict=True)
+    moved = any(any(c) for c in v["perspective"])
+    perspective = (
+        " ".join(f"{n} {_signed(c, 2)}" for n, c in zip(CORNERS, v["perspective"], strict=True))
+        if moved
+        else "0 at every corner"
     )
-    rows = [
+    cropped = v["crop_row"] != 0.5 or v["crop_col"] != 0.5 or v["win_w"] != 1 or v["win_h"] != 1
+    return [
         ("flip ↔", "yes" if v["flip"] else "no", bool(v["flip"])),
-        (
-            "dihedral",
-            f"{v['dihedral']} ({DIHEDRAL_NAMES[v['dihedral']]})",
-            v["dihedral"] != 0,
-        ),
+        ("dihedral", f"{v['dihedral']} · {DIHEDRAL_NAMES[v['dihedral']]}", v["dihedral"] != 0),
         ("rotate", f"{v['angle']:+.2f}°", v["angle"] != 0),
-        ("zoom", f"×{v['zoom']:.3f}", v["zoom"] != 1),
-        ("zoom focus", f"row {v['zoom_row']:.3f}, col {v['zoom_col']:.3f}", v["zoom"] != 1),
-        ("squish", f"{v['squish']:.3f}", v["squish"] != 1),
-        ("symmetric warp", _signed(v["warp"]), any(v["warp"])),
-        ("perspective", perspective, any(any(c) for c in v["perspective"])),
-        ("tilt", f"{v['tilt']:+.3f} ({TILT_EDGES[v['tilt_dir']]} edge)", v["tilt"] != 0),
-        ("skew", f"{v['skew']:+.3f} ({SKEW_PULLS[v['skew_dir']]})", v["skew"] != 0),
         (
-            "crop window",
-            f"row {v['crop_row']:.3f}, col {v['crop_col']:.3f}, "
-            f"{v['win_w']:.3f}×{v['win_h']:.3f} of the square",
-            v["crop_row"] != 0.5 or v["crop_col"] != 0.5 or v["win_w"] != 1 or v["win_h"] != 1,
+            "zoom",
+            f"×{v['zoom']:.3f} at {v['zoom_row']:.3f}, {v['zoom_col']:.3f}",
+            v["zoom"] != 1,
+        ),
+        ("squish", f"{v['squish']:.3f}", v["squish"] != 1),
+        ("warp", _signed(v["warp"]), any(v["warp"])),
+        ("perspective", perspective, moved),
+        ("tilt", f"{v['tilt']:+.3f} · {TILT_EDGES[v['tilt_dir']]} edge", v["tilt"] != 0),
+        ("skew", f"{v['skew']:+.3f} · {SKEW_PULLS[v['skew_dir']]}", v["skew"] != 0),
+        (
+            "crop",
+            f"{v['crop_row']:.3f}, {v['crop_col']:.3f} · {v['win_w']:.3f}×{v['win_h']:.3f}",
+            cropped,
         ),
         ("pad", f"{v['pad']:.0f} px", v["pad"] != 0),
-        ("brightness", f"{v['brightness']:.3f} (0.5 = as is)", v["brightness"] != 0.5),
+        ("brightness", f"{v['brightness']:.3f}", v["brightness"] != 0.5),
         ("contrast", f"×{v['contrast']:.3f}", v["contrast"] != 1),
         ("jitter", f"{v['jitter']:.4f}", v["jitter"] != 0),
         (
-            "rgb_randomize",
+            "rgb",
             f"{'RGB'[v['rgb_channel']]} noise ≤ {v['rgb']:.3f}" if v["rgb_on"] else "off",
             bool(v["rgb_on"]),
         ),
         (
             "cutout",
-            (
-                f"{len(holes)} × {v['cutout_size']:.2f} at "
-                + ", ".join(f"({r:.2f}, {c:.2f})" for r, c in holes)
-            )
+            f"{len(holes)} × {v['cutout_size']:.2f} at "
+            + "; ".join(f"{r:.2f}, {c:.2f}" for r, c in holes)
             if holes
             else "off",
             bool(holes),
         ),
     ]
-    return rows
+
+
+ROW_HELP = (  # how to read tile_rows, for a legend next to them
+    "zoom ×z at its focus (row, col); warp moves the right, left, bottom, top edge; crop: window "
+    "at (row, col) · its width×height; grey rows left the photo as it was."
+)
 
 
 def inert_controls(v: dict[str, object], photo_square: bool) -> dict[str, str]:
