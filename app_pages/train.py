@@ -562,6 +562,6 @@ ui.show_code(
     tr.set_schedule,
     tr.augment_batch,
     tr.train_step,
-    tr._fit,
+    tr.fit_stages,
     label="Show the code",
 )

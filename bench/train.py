@@ -1,11 +1,12 @@
-"""Benchmark: training throughput of our pipeline vs a PIL + transforms.v2 + DataLoader + fp32 baseline.
+"""Benchmark: training throughput of our pipeline vs PIL + transforms.v2 + DataLoader + fp32.
 
 Ours: JPEGs decoded once into a presized uint8 cache on the device, batches augmented there with
 explorer.augment, bf16 autocast + channels_last on CUDA (explorer.train.augment_batch/train_step).
 Baseline: an ImageFolder-style dataset decoding every JPEG with PIL per item, torchvision
 transforms.v2, a DataLoader with workers, fp32. Both run in this process, interleaved, medians, on a
 Pet-sized synthetic JPEG set (500×375). On CUDA it also times the whole lesson recipe; on a CPU it
-runs at a small size and times the `quick` shapes recipe to ≤ 10 % error instead. One JSON line last.
+runs at a small size and times the `quick` shapes recipe to ≤ 10 % error instead.
+One JSON line last.
 
 Run: .venv/bin/python bench/train.py [--n-images N] [--size S] [--arch A] [--rounds R] [--steps K]
 """
@@ -33,7 +34,7 @@ from torchvision.transforms import v2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer import augment, models  # noqa: E402
+from explorer import models  # noqa: E402
 from explorer import train as tr  # noqa: E402
 from explorer.images import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 
@@ -98,12 +99,14 @@ def sync(device: torch.device) -> None:
 
 
 def ours_runner(
-    files: list[Path], args, device: torch.device
+    files: list[Path], args: argparse.Namespace, device: torch.device
 ) -> tuple[Callable[[int], Callable[[], None]], float]:
-    """make_step(batch_size) -> one step of our pipeline per call; and the one-time decode's seconds.
+    """make_step(batch_size) -> one step of our pipeline per call; and the one-time decode's s.
 
-    As in explorer.train.fit: the batch indices are drawn on the device (a CPU -> GPU copy of them
-    would wait for the GPU every step and serialise the CPU's kernel launches with the GPU's work).
+    The run is set up by explorer.train's own `prepare_data` + `setup_run`, and each step is the
+    loop's: batch indices drawn on the device (a CPU -> GPU copy of them would wait for the GPU
+    every step and serialise the CPU's kernel launches with the GPU's work), `augment_batch`,
+    `normalise`, `train_step`.
     """
     cfg = tr.TrainConfig(
         data=f"folder:{files[0].parent}",
@@ -112,29 +115,24 @@ def ours_runner(
         stages=[tr.Stage(1, args.size, 1e-3, frozen=False)],
         batch_size=min(args.batch_sizes),
         pretrained=False,
+        bn_final=False,
         workers=args.workers,
         valid_pct=0.05,  # the throughput test trains on (almost) everything
+        seed=0,
     )
     t0 = time.perf_counter()
     data = tr.prepare_data(cfg, device, lambda _m: None)
     sync(device)
     decode_s = time.perf_counter() - t0
-    model = models.create_cnn(args.arch, N_CLASSES, seed=0).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-        torch.backends.cudnn.benchmark = True
-    opt = tr.make_optimizer(model, cfg.stages[0], cfg)
-    settings = augment.AugSettings.lesson()
-    gen = torch.Generator().manual_seed(0)
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    run = tr.setup_run(cfg, data)
+    opt = tr.make_optimizer(run.model, cfg.stages[0], cfg)
     n = len(data.train_y)
 
     def make_step(bs: int) -> Callable[[], None]:
         def step() -> None:
             idx = torch.randint(0, n, (bs,), device=device)
-            xb = tr.augment_batch(data.train_x[idx], settings, gen, args.size, "reflection")
-            tr.train_step(model, opt, tr.normalise(xb, mean, std), data.train_y[idx])
+            xb = tr.augment_batch(data.train_x[idx], run.augment, run.gen, args.size, "reflection")
+            tr.train_step(run.model, opt, tr.normalise(xb, run.mean, run.std), data.train_y[idx])
 
         return step
 

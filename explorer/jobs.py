@@ -20,12 +20,25 @@ from typing import TYPE_CHECKING, Any
 from explorer import paths, procs
 from explorer.errors import UserError
 
-if TYPE_CHECKING:  # reading runs needs no torch: a status check stays cheap in any process
+# Reading runs needs no torch (explorer.train loads its loop lazily): a status check stays cheap.
+from explorer.train.events import (
+    FINAL_EVENTS,
+    BatchEvent,
+    CheckpointEvent,
+    EndEvent,
+    EpochEvent,
+    ErrorEvent,
+    Event,
+    StageEvent,
+    StartEvent,
+    read_events,
+)
+
+if TYPE_CHECKING:
     from explorer.train import TrainConfig
 
 LOCK_NAME = "job.lock"
 LOG_TAIL_LINES = 20
-FINAL_EVENTS = ("done", "stopped", "error")
 
 
 class JobBusy(UserError, RuntimeError):
@@ -46,11 +59,11 @@ class JobStatus:
     run_id: str
     state: str
     config: dict[str, Any]
-    start: dict[str, Any] | None = None  # the trainer's "start" event (device, classes, sizes)
-    stages: list[dict[str, Any]] = field(default_factory=list)  # "stage" events
-    batches: list[dict[str, Any]] = field(default_factory=list)  # "batch" events
-    epochs: list[dict[str, Any]] = field(default_factory=list)  # "epoch" events (the epoch table)
-    checkpoints: list[dict[str, Any]] = field(default_factory=list)  # "checkpoint" events
+    start: StartEvent | None = None  # the trainer's "start" event (device, classes, sizes)
+    stages: list[StageEvent] = field(default_factory=list)
+    batches: list[BatchEvent] = field(default_factory=list)
+    epochs: list[EpochEvent] = field(default_factory=list)  # the epoch table
+    checkpoints: list[CheckpointEvent] = field(default_factory=list)
     status_message: str | None = None  # the latest "status" event (e.g. decoding images)
     message: str | None = None  # why it failed, in a sentence, with a hint when there is one
     log_tail: list[str] = field(default_factory=list)  # last lines of the child's output
@@ -210,8 +223,9 @@ def start(config: TrainConfig) -> str:
         _lock_path().unlink(missing_ok=True)
         raise
     # The Popen object is dropped on purpose: status is read from disk by whichever session asks,
-    # and procs.pid_alive reaps the child when it ends. Marking it as handled stops Popen's finaliser from
-    # queueing the pid for its own reaping (which would hide the exit from pid_alive).
+    # and procs.pid_alive reaps the child when it ends. Marking it as handled stops Popen's
+    # finaliser from queueing the pid for its own reaping (which would hide the exit from
+    # pid_alive).
     proc.returncode = 0
     return run_id
 
@@ -239,20 +253,6 @@ def stop() -> str | None:
 # --------------------------------------------------------------------------- reading runs
 
 
-def _read_events(path: Path) -> list[dict[str, Any]]:
-    events = []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return events
-    for line in text.splitlines():
-        try:
-            events.append(json.loads(line))
-        except ValueError:
-            continue  # the writer may be half-way through the last line
-    return events
-
-
 def _log_tail(path: Path, n: int = LOG_TAIL_LINES) -> list[str]:
     try:
         with open(path, "rb") as fh:
@@ -267,18 +267,23 @@ def _log_tail(path: Path, n: int = LOG_TAIL_LINES) -> list[str]:
     return [ln for ln in lines if ln.strip()][-n:]
 
 
-def _failure_message(error: dict[str, Any] | None, tail: list[str], config: dict[str, Any]) -> str:
-    text = (error or {}).get("message") or ""
-    oom = (error or {}).get("kind") == "oom" or any("out of memory" in ln.lower() for ln in tail)
-    if oom:
+_HINTS = {
+    "weights": " Untick 'pretrained' to train from scratch.",
+    "dataset": " Download the dataset first or pick another one.",
+}
+
+
+def _failure_message(error: ErrorEvent | None, tail: list[str], config: dict[str, Any]) -> str:
+    """Why a run failed, in a sentence a person can act on."""
+    oom = any("out of memory" in ln.lower() for ln in tail)
+    if oom or (error is not None and error["kind"] == "oom"):
         bs = int(config.get("batch_size", 64))
-        return f"Ran out of memory at batch size {bs}; try a smaller batch size such as {max(1, bs // 2)}."
-    if error:
-        hint = {
-            "weights": " Untick 'pretrained' to train from scratch.",
-            "dataset": " Download the dataset first or pick another one.",
-        }.get(error.get("kind", ""), "")
-        return f"{text}{hint}"
+        return (
+            f"Ran out of memory at batch size {bs}; try a smaller batch size such as "
+            f"{max(1, bs // 2)}."
+        )
+    if error is not None:
+        return f"{error['message']}{_HINTS.get(error['kind'], '')}"
     last = tail[-1] if tail else "no output"
     return f"The training process ended without finishing (last output: {last})."
 
@@ -304,26 +309,9 @@ def status(run_id: str | None = None) -> JobStatus | None:
         raise NoSuchRun(f"There is no training run called {run_id!r}.")
     config = _read_json(run_dir / "config.json") or {}
     job = _read_json(run_dir / "job.json") or {}
-    events = _read_events(run_dir / "events.jsonl")
     st = JobStatus(run_id=run_id, state="starting", config=config, pid=job.get("pid"))
     st.started = job.get("started")
-    final = None
-    for ev in events:
-        kind = ev.get("event")
-        if kind == "batch":
-            st.batches.append(ev)
-        elif kind == "epoch":
-            st.epochs.append(ev)
-        elif kind == "stage":
-            st.stages.append(ev)
-        elif kind == "checkpoint":
-            st.checkpoints.append(ev)
-        elif kind == "start":
-            st.start = ev
-        elif kind == "status":
-            st.status_message = ev.get("message")
-        elif kind in FINAL_EVENTS:
-            final = ev
+    final = _sort_events(st, read_events(run_dir / "events.jsonl"))
     st.log_tail = _log_tail(run_dir / "log")
     alive = procs.pid_alive(job.get("pid"), job.get("ticks")) if job else False
     if final is not None and final["event"] != "error":
@@ -336,10 +324,32 @@ def status(run_id: str | None = None) -> JobStatus | None:
             st.state = "stopped"  # stopped before the trainer could catch the signal (start-up)
             return st
         st.state = "failed"
-        st.message = _failure_message(final, st.log_tail, config)
+        error = final if final is not None and final["event"] == "error" else None
+        st.message = _failure_message(error, st.log_tail, config)
     else:
         st.state = "running" if st.start else "starting"
     return st
+
+
+def _sort_events(st: JobStatus, events: list[Event]) -> EndEvent | ErrorEvent | None:
+    """File each event in its list of `st`; returns the final event, if the run has one."""
+    final: EndEvent | ErrorEvent | None = None
+    for ev in events:
+        if ev["event"] == "batch":
+            st.batches.append(ev)
+        elif ev["event"] == "epoch":
+            st.epochs.append(ev)
+        elif ev["event"] == "stage":
+            st.stages.append(ev)
+        elif ev["event"] == "checkpoint":
+            st.checkpoints.append(ev)
+        elif ev["event"] == "start":
+            st.start = ev
+        elif ev["event"] == "status":
+            st.status_message = ev["message"]
+        elif ev["event"] in FINAL_EVENTS:
+            final = ev
+    return final
 
 
 def _run_ids() -> list[str]:
@@ -362,6 +372,7 @@ def list_runs(limit: int = 50) -> list[dict[str, Any]]:
         st = status(run_id)
         if st is None:
             continue
+        planned = sum(s.get("epochs", 0) for s in st.config.get("stages", []))
         rows.append(
             {
                 "run_id": run_id,
@@ -369,7 +380,7 @@ def list_runs(limit: int = 50) -> list[dict[str, Any]]:
                 "name": st.config.get("name"),
                 "data": st.config.get("data"),
                 "arch": st.config.get("arch"),
-                "epochs": f"{len(st.epochs)}/{sum(s['epochs'] for s in st.config.get('stages', []))}",
+                "epochs": f"{len(st.epochs)}/{planned}",
                 "error_rate": st.epochs[-1]["error_rate"] if st.epochs else None,
                 "checkpoint": st.checkpoint,
             }

@@ -1,30 +1,23 @@
-"""The lesson's CNN: a torchvision ResNet body plus fastai's head, layer groups and checkpoints.
-
-Checkpoints are safetensors + a JSON sidecar written atomically into weights/; nothing is unpickled.
+"""The lesson's CNN: a torchvision ResNet body plus fastai's head, its layer groups, ImageNet
+weights and `summary`. Checkpoints (safetensors + JSON, nothing unpickled) live in
+explorer.checkpoints and are re-exported here (`models.save`, `models.load`, ...).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import pickle
-import re
 import socket
-import time
+import threading
 import urllib.error
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
-import safetensors.torch
 import torch
-from safetensors import SafetensorError
+import torch.fx
 from torch import Tensor, nn
 
-from explorer import paths, procs
 from explorer.errors import UserError
 
 if TYPE_CHECKING:
@@ -32,23 +25,30 @@ if TYPE_CHECKING:
 
 ARCHS = ("resnet18", "resnet34", "resnet50")
 
-# A checkpoint name becomes a file name: plain characters only, and it must not start with a dot
-# (hidden files, "." and ".." are refused, and our own temp files start with one).
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_TMP_SUFFIX = ".tmp"
-# A temp file whose writer is gone, or that is older than this, is left over from a crash.
-_STALE_TMP_S = 3600.0
-# Where the JSON meta is also stored inside the safetensors header, so weights and meta that
-# load() returns always come from the same atomic write.
-_META_KEY = "explorer_meta"
+# torchvision's DEFAULT ImageNet weights per architecture: the file torch.hub caches and its size.
+# Written out so the pages can say "needs the network and about 83 MB" and tell whether the weights
+# are cached without importing torchvision (over a second); tests check them against torchvision.
+IMAGENET_HOST = "download.pytorch.org"
+IMAGENET_FILES = {
+    "resnet18": "resnet18-f37072fd.pth",
+    "resnet34": "resnet34-b627a593.pth",
+    "resnet50": "resnet50-11ad3fa6.pth",
+}
+IMAGENET_DOWNLOAD_MB = {"resnet18": 45, "resnet34": 83, "resnet50": 98}  # rounded MB (1e6 bytes)
+REACH_TIMEOUT_S = 1.0  # how long to wait for the weights' server before saying there is no network
 
 
 class WeightsUnavailable(UserError, RuntimeError):
     """ImageNet weights are neither in the torch hub cache nor downloadable."""
 
 
-class CheckpointError(UserError):
-    """A checkpoint is missing, corrupt, not safetensors, or does not fit its architecture."""
+class UnknownArch(UserError):
+    """An architecture name that is not in ARCHS."""
+
+
+def _check_arch(arch: str) -> None:
+    if arch not in ARCHS:
+        raise UnknownArch(f"Unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}.")
 
 
 class AdaptiveConcatPool2d(nn.Module):
@@ -67,11 +67,6 @@ class AdaptiveConcatPool2d(nn.Module):
         return torch.cat([self.mp(x), self.ap(x)], 1)
 
 
-def _check_arch(arch: str) -> None:
-    if arch not in ARCHS:
-        raise ValueError(f"Unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}.")
-
-
 def _tv_models() -> ModuleType:
     # Imported on first use: torchvision costs over a second to import, and listing or saving
     # checkpoints (the app's home page, a job's status) never needs it.
@@ -87,8 +82,8 @@ def _weights_enum(arch: str) -> torchvision.models.WeightsEnum:
 
 def _cache_file(arch: str) -> Path:
     # Resolved at call time: torch.hub.get_dir() follows $TORCH_HOME and torch.hub.set_dir().
-    url = _weights_enum(arch).url
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
+    _check_arch(arch)
+    return Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_FILES[arch]
 
 
 def imagenet_weights_cached(arch: str = "resnet34") -> bool:
@@ -98,27 +93,55 @@ def imagenet_weights_cached(arch: str = "resnet34") -> bool:
         arch: one of ARCHS.
 
     Returns:
-        True when loading them needs no network.
+        True when loading them needs no network (else they download: IMAGENET_DOWNLOAD_MB[arch]).
     """
     return _cache_file(arch).is_file()
 
 
-def _imagenet_state_dict(arch: str, timeout: float = 5.0) -> dict[str, Tensor]:
-    """torchvision's ImageNet state dict for `arch`, from the cache or downloaded into it."""
-    weights = _weights_enum(arch)
-    cached = imagenet_weights_cached(arch)
-    offer = "Train from scratch (random weights) instead, or connect to the internet and retry."
-    if not cached:
-        # torch.hub's download has no timeout; a firewalled host would hang a page for minutes,
-        # so check quickly that the server answers at all first.
-        host = urlparse(weights.url).hostname or ""
+def reachable(host: str, port: int = 443, timeout: float = REACH_TIMEOUT_S) -> str | None:
+    """Whether a TCP connection to host:port opens within `timeout` seconds, name lookup included.
+
+    The lookup runs in a thread: a resolver with no network can take seconds to give up, and
+    socket timeouts do not cover it.
+
+    Returns:
+        None when the server answers, else why not (a few words for a sentence).
+    """
+    outcome: list[str | None] = []
+
+    def attempt() -> None:
         try:
-            socket.create_connection((host, 443), timeout=timeout).close()
+            socket.create_connection((host, port), timeout=timeout).close()
+            outcome.append(None)
         except OSError as exc:
+            outcome.append(str(exc) or type(exc).__name__)
+
+    worker = threading.Thread(target=attempt, name=f"reach-{host}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return outcome[0] if outcome else f"no answer within {timeout:g} s"
+
+
+def _imagenet_state_dict(arch: str, timeout: float = REACH_TIMEOUT_S) -> dict[str, Tensor]:
+    """torchvision's ImageNet state dict for `arch`, from the cache or downloaded into it.
+
+    Raises:
+        WeightsUnavailable: not cached and the server does not answer within `timeout` seconds,
+            the download fails, or the cached file is unreadable.
+    """
+    _check_arch(arch)
+    offer = "Train from scratch (random weights) instead, or connect to the internet and retry."
+    if not imagenet_weights_cached(arch):
+        # torch.hub's download has no timeout; a firewalled host would hang a page for minutes,
+        # so check first, quickly and before importing torchvision, that the server answers.
+        why = reachable(IMAGENET_HOST, 443, timeout)
+        if why is not None:
             raise WeightsUnavailable(
-                f"The ImageNet weights for {arch} are not cached and could not be downloaded "
-                f"(no network to {host}: {exc}). {offer}"
-            ) from exc
+                f"The ImageNet weights for {arch} are not cached, and downloading them "
+                f"(about {IMAGENET_DOWNLOAD_MB[arch]} MB) needs the network, which does not "
+                f"answer ({IMAGENET_HOST}: {why}). {offer}"
+            )
+    weights = _weights_enum(arch)
     try:
         return weights.get_state_dict(progress=False)
     except (urllib.error.URLError, OSError) as exc:
@@ -288,6 +311,7 @@ def layer_groups(model: nn.Sequential) -> list[list[nn.Parameter]]:
         Three lists of parameters (all of them, trainable or not), for per-group learning rates.
     """
     body, head = model[0], model[1]
+    assert isinstance(body, nn.Sequential)  # create_cnn's and from_torchvision's layout
     return [
         list(body[:6].parameters()),
         list(body[6:].parameters()),
@@ -329,262 +353,14 @@ def lr_for_groups(lr: float | tuple[float, float], n_groups: int = 3) -> list[fl
     return [lo * (hi / lo) ** (i / (n_groups - 1)) for i in range(n_groups)]
 
 
-# --- checkpoints ---------------------------------------------------------------------------------
-
-
-def _check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-        raise ValueError(
-            f"Checkpoint name {name!r} is not allowed: use up to 100 letters, digits, '-', '_' "
-            "or '.', starting with a letter or digit."
-        )
-    return name
-
-
-def _remove_stale_temps(folder: Path) -> None:
-    """Delete temp files left by a crashed save; never those of a save still running elsewhere."""
-    if not folder.is_dir():
-        return
-    now = time.time()
-    for tmp in folder.glob(f".*{_TMP_SUFFIX}"):
-        # Temp names are ".NAME.EXT.PID.RANDOM.tmp".
-        parts = tmp.name.split(".")
-        try:
-            pid = int(parts[-3])
-            age = now - tmp.stat().st_mtime
-        except (ValueError, IndexError, OSError):
-            continue
-        if pid == os.getpid() or (procs.pid_alive(pid) and age < _STALE_TMP_S):
-            continue
-        tmp.unlink(missing_ok=True)
-
-
-def _write_atomic(target: Path, data: bytes) -> Path:
-    """Write `data` to a temp file next to `target`, fsync it; returns the temp path."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}{_TMP_SUFFIX}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems cannot fsync a directory; the file data is already on disk
-    finally:
-        os.close(fd)
-
-
-def _folder(folder: Path | None) -> Path:
-    return Path(folder) if folder is not None else paths.weights_dir()
-
-
-def save(model: nn.Sequential, name: str, meta: dict[str, Any], folder: Path | None = None) -> Path:
-    """Write `NAME.safetensors` + `NAME.json` atomically into `folder` (default weights/).
-
-    Each file is written to a temp file in the same folder, fsynced and moved over the old one with
-    `os.replace`, so a crash at any point leaves the previous checkpoint loadable. The meta is also
-    stored inside the safetensors header so `load` always pairs weights with their own meta.
-
-    Args:
-        model: a `create_cnn` model.
-        name: letters, digits, '-', '_', '.' (no paths).
-        meta: JSON-serialisable; expected keys arch, classes, size, mean, std, bn_final, history,
-            config. `n_classes` (len(classes)) and `saved_at` (Unix time) are added.
-
-    Returns:
-        Path of the safetensors file.
-
-    Raises:
-        ValueError: bad name, meta without a known arch or classes, or meta not JSON-serialisable.
-    """
-    _check_name(name)
-    if meta.get("arch") not in ARCHS:
-        raise ValueError(
-            f"meta['arch'] must be one of {', '.join(ARCHS)}, got {meta.get('arch')!r}."
-        )
-    if not meta.get("classes"):
-        raise ValueError("meta['classes'] must list the class names.")
-    meta = {
-        **meta,
-        "n_classes": len(meta["classes"]),
-        "bn_final": bool(meta.get("bn_final", False)),
-        "saved_at": time.time(),
-    }
-    try:
-        meta_json = json.dumps(meta, indent=1)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"The checkpoint meta must be JSON-serialisable: {exc}.") from exc
-    folder = _folder(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(folder)
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    blob = safetensors.torch.save(tensors, metadata={_META_KEY: meta_json})
-    st_path, json_path = folder / f"{name}.safetensors", folder / f"{name}.json"
-    tmp_st = _write_atomic(st_path, blob)
-    try:
-        tmp_json = _write_atomic(json_path, meta_json.encode())
-    except BaseException:
-        tmp_st.unlink(missing_ok=True)
-        raise
-    try:
-        os.replace(tmp_st, st_path)
-        os.replace(tmp_json, json_path)
-    finally:
-        tmp_st.unlink(missing_ok=True)
-        tmp_json.unlink(missing_ok=True)
-    _fsync_dir(folder)
-    return st_path
-
-
-def _read_meta(st_path: Path, json_path: Path) -> dict[str, Any]:
-    """The meta stored in the safetensors header, else the JSON sidecar."""
-    try:
-        with safetensors.safe_open(str(st_path), framework="pt") as f:
-            header = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"{st_path.name} is not a readable safetensors file ({exc}); only safetensors "
-            "checkpoints are accepted."
-        ) from exc
-    text = header.get(_META_KEY)
-    if text is None:
-        try:
-            text = json_path.read_text()
-        except OSError as exc:
-            raise CheckpointError(f"{json_path.name} (the checkpoint's meta) is missing.") from exc
-    try:
-        meta = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"The meta of checkpoint {st_path.stem} is not valid JSON.") from exc
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"The meta of checkpoint {st_path.stem} is not a JSON object.")
-    return meta
-
-
-def load(
-    name: str, folder: Path | None = None, device: str | torch.device = "cpu"
-) -> tuple[nn.Sequential, dict[str, Any]]:
-    """Load a checkpoint written by `save`, checking every tensor against its architecture.
-
-    Args:
-        name: checkpoint name (without extension).
-        folder: default weights/.
-        device: where the model goes.
-
-    Returns:
-        (model in eval mode, meta).
-
-    Raises:
-        CheckpointError: missing, not safetensors (e.g. a pickle renamed), meta unusable, or keys
-            and shapes that do not match `create_cnn(arch, n_classes, bn_final=...)`.
-    """
-    try:
-        _check_name(name)
-    except ValueError as exc:
-        raise CheckpointError(str(exc)) from exc
-    folder = _folder(folder)
-    st_path = folder / f"{name}.safetensors"
-    if not st_path.is_file():
-        raise CheckpointError(f"No checkpoint named {name!r} in {folder}.")
-    meta = _read_meta(st_path, folder / f"{name}.json")
-    arch, n_classes = meta.get("arch"), meta.get("n_classes")
-    if arch not in ARCHS or not isinstance(n_classes, int) or n_classes < 1:
-        raise CheckpointError(
-            f"Checkpoint {name!r} has unusable meta (arch={arch!r}, n_classes={n_classes!r})."
-        )
-    classes = meta.get("classes")
-    if not isinstance(classes, list) or len(classes) != n_classes:
-        raise CheckpointError(
-            f"Checkpoint {name!r} names {len(classes) if isinstance(classes, list) else 'no'} "
-            f"classes but has {n_classes} outputs."
-        )
-    try:
-        state = safetensors.torch.load_file(str(st_path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"{st_path.name} is not a readable safetensors file ({exc})."
-        ) from exc
-    # Building on the meta device skips the random initialisation the weights overwrite anyway.
-    with torch.device("meta"):
-        model = create_cnn(arch, n_classes, bn_final=bool(meta.get("bn_final", False)))
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    extra = sorted(set(state) - set(expected))
-    if missing or extra:
-        raise CheckpointError(
-            f"Checkpoint {name!r} does not fit {arch} with {n_classes} classes: "
-            f"{len(missing)} tensors missing (e.g. {missing[:1]}), {len(extra)} unexpected "
-            f"(e.g. {extra[:1]})."
-        )
-    for key, ref in expected.items():
-        if state[key].shape != ref.shape or state[key].dtype != ref.dtype:
-            raise CheckpointError(
-                f"Checkpoint {name!r} does not fit {arch} with {n_classes} classes: {key} is "
-                f"{tuple(state[key].shape)} {state[key].dtype}, expected {tuple(ref.shape)} "
-                f"{ref.dtype}."
-            )
-    model.load_state_dict(state, assign=True)
-    return model.to(device).eval(), meta
-
-
-def list_checkpoints(folder: Path | None = None) -> list[dict[str, Any]]:
-    """Every checkpoint in `folder` (default weights/), newest first.
-
-    Reads only headers and JSON, so it is cheap. A checkpoint that cannot be read is listed with
-    an "error" sentence instead of its meta.
-
-    Returns:
-        One dict per checkpoint: its meta plus "name" and "path" (str of the safetensors file).
-    """
-    folder = _folder(folder)
-    if not folder.is_dir():
-        return []
-    _remove_stale_temps(folder)
-    names = {
-        p.name.removesuffix(".safetensors").removesuffix(".json")
-        for p in folder.iterdir()
-        if not p.name.startswith(".") and p.suffix in (".safetensors", ".json")
-    }
-    rows: list[tuple[float, dict[str, Any]]] = []
-    for name in names:
-        st_path, json_path = folder / f"{name}.safetensors", folder / f"{name}.json"
-        mtime = max((p.stat().st_mtime for p in (st_path, json_path) if p.exists()), default=0.0)
-        row: dict[str, Any]
-        if not _NAME_RE.fullmatch(name):
-            row = {"error": f"{name!r} is not an allowed checkpoint name; rename the files."}
-        elif not st_path.is_file():
-            row = {"error": f"{st_path.name} is missing."}
-        else:
-            try:
-                row = dict(_read_meta(st_path, json_path))
-            except CheckpointError as exc:
-                row = {"error": str(exc)}
-        row.update(name=name, path=str(st_path))
-        rows.append((float(row.get("saved_at", mtime)), row))
-    rows.sort(key=lambda r: (r[0], r[1]["name"]), reverse=True)
-    return [row for _, row in rows]
-
-
 # --- summary -------------------------------------------------------------------------------------
 
 
-def _leaves(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
-    for name, m in model.named_modules():
-        if not any(True for _ in m.children()):
-            yield name, m
+class _LeafTracer(torch.fx.Tracer):
+    """Traces a model down to its leaf modules (those without children), custom ones included."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return not any(True for _ in m.children())
 
 
 def summary(
@@ -592,47 +368,43 @@ def summary(
 ) -> list[dict[str, Any]]:
     """fastai's `learn.summary()`: one row per leaf module call for a (1, 3, size, size) input.
 
-    Runs in eval mode without gradients (so BatchNorm statistics do not move); the hooks are
-    removed and every module's train/eval mode restored afterwards. A module called twice (the
-    ReLU shared inside a ResNet block) gives two rows.
+    The calls come from a torch.fx trace, in the order the forward makes them: a module called
+    more than once (the ReLU a ResNet block shares) gives a row per call, each with the shape of
+    that call. The pass runs inside `explorer.heatmap.hooked` (which holds the model's lock, puts
+    it in eval mode and restores every module's mode afterwards), without gradients, so BatchNorm
+    statistics do not move and no hook is left behind.
 
     Returns:
         Rows {"layer": class name, "name": module name, "output_shape": list[int],
         "params": own parameter count, "trainable": whether any own parameter requires grad}.
     """
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    from explorer import heatmap
+
+    graph = _LeafTracer().trace(model)
+    calls = [n for n in graph.nodes if n.op == "call_module"]
+    modules = dict(model.named_modules())
+    dtype = next((p.dtype for p in model.parameters()), torch.float32)
+    x = torch.zeros(1, 3, size, size, device=device, dtype=dtype)
+    # The hook on the last call checks the traced pass against the module the model really ran.
+    with heatmap.hooked(model, str(calls[-1].target)) as hook, torch.no_grad():
+        ShapeProp(torch.fx.GraphModule(model, graph)).propagate(x)
     rows: list[dict[str, Any]] = []
-    modes = {m: m.training for m in model.modules()}
-    handles = []
-
-    def hook_for(name: str):
-        def hook(module: nn.Module, _inputs: Any, output: Any) -> None:
-            params = list(module.parameters(recurse=False))
-            shape = list(output.shape) if isinstance(output, Tensor) else []
-            rows.append(
-                {
-                    "layer": type(module).__name__,
-                    "name": name,
-                    "output_shape": shape,
-                    "params": sum(p.numel() for p in params),
-                    "trainable": any(p.requires_grad for p in params),
-                }
-            )
-
-        return hook
-
-    try:
-        for name, m in _leaves(model):
-            handles.append(m.register_forward_hook(hook_for(name)))
-        model.eval()
-        dtype = next((p.dtype for p in model.parameters()), torch.float32)
-        x = torch.zeros(1, 3, size, size, device=device, dtype=dtype)
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-        for m, mode in modes.items():
-            m.training = mode
+    for node in calls:
+        module = modules[str(node.target)]
+        params = list(module.parameters(recurse=False))
+        meta = node.meta.get("tensor_meta")
+        rows.append(
+            {
+                "layer": type(module).__name__,
+                "name": str(node.target),
+                "output_shape": list(meta.shape) if meta is not None else [],
+                "params": sum(p.numel() for p in params),
+                "trainable": any(p.requires_grad for p in params),
+            }
+        )
+    assert hook.acts is not None and list(hook.acts.shape) == rows[-1]["output_shape"]
     return rows
 
 
@@ -656,3 +428,38 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
         f"Total non-trainable params: {total - trainable:,}",
     ]
     return "\n".join(lines)
+
+
+# Checkpoints live in their own module; these names stay reachable as models.save, models.load, ...
+from explorer.checkpoints import (  # noqa: E402 - checkpoints imports this module's names lazily
+    CheckpointError,
+    check_name,
+    list_checkpoints,
+    load,
+    save,
+)
+
+__all__ = [
+    "ARCHS",
+    "IMAGENET_DOWNLOAD_MB",
+    "AdaptiveConcatPool2d",
+    "CheckpointError",
+    "UnknownArch",
+    "WeightsUnavailable",
+    "check_name",
+    "create_cnn",
+    "create_head",
+    "freeze",
+    "from_torchvision",
+    "imagenet_weights_cached",
+    "layer_groups",
+    "list_checkpoints",
+    "load",
+    "lr_for_groups",
+    "pretrained_classifier",
+    "reachable",
+    "save",
+    "summary",
+    "summary_table",
+    "unfreeze",
+]

@@ -1,4 +1,5 @@
-"""Tests for explorer.data: Pet labels and status, folders, splits, shapes, presize, offline download."""
+"""Tests for explorer.data: Pet labels and status, folders, splits, shapes, presize, offline
+download."""
 
 from __future__ import annotations
 
@@ -158,6 +159,56 @@ def test_folder_items_errors(tmp_path):
         (tmp_path / f"y_{i}.png").write_bytes(b"x")
     with pytest.raises(ValueError, match="more than 4 files"):
         data.folder_items(tmp_path, regex=r"(\w)_", max_entries=4)
+
+
+def test_every_folder_mistake_is_a_folder_error_with_a_sentence(tmp_path):
+    # They used to be plain ValueErrors, which the pages now treat as bugs (not shown as st.error).
+    from explorer.errors import UserError
+
+    mistakes = [
+        (tmp_path / "nope", None, "does not exist"),
+        (tmp_path, None, "No sub-folder"),
+        (tmp_path, r"(\w+)", "holds no images"),
+    ]
+    for folder, regex, words in mistakes:
+        with pytest.raises(data.FolderError, match=words) as err:
+            data.folder_items(folder, regex=regex)
+        assert isinstance(err.value, UserError) and str(err.value).endswith(".")
+    (tmp_path / "x_1.jpg").write_bytes(b"x")
+    for regex in (r"^(dog)_", r"x_\d", r"(x"):
+        with pytest.raises(data.FolderError):
+            data.folder_items(tmp_path, regex=regex)
+
+
+def test_an_unreadable_folder_is_a_folder_error(tmp_path, monkeypatch):
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(type(tmp_path), "iterdir", denied)
+    with pytest.raises(data.FolderError, match="cannot be read .Permission denied"):
+        data.folder_items(tmp_path)
+
+
+PET_BREEDS = (
+    "Abyssinian Bengal Birman Bombay British_Shorthair Egyptian_Mau Maine_Coon Persian Ragdoll "
+    "Russian_Blue Siamese Sphynx american_bulldog american_pit_bull_terrier basset_hound beagle "
+    "boxer chihuahua english_cocker_spaniel english_setter german_shorthaired great_pyrenees "
+    "havanese japanese_chin keeshond leonberger miniature_pinscher newfoundland pomeranian pug "
+    "saint_bernard samoyed scottish_terrier shiba_inu staffordshire_bull_terrier wheaten_terrier "
+    "yorkshire_terrier"
+).split()  # the dataset's 12 cat and 25 dog breeds, as its file names spell them
+
+
+def test_the_pet_breed_count_is_what_the_regex_reads(tmp_path, monkeypatch):
+    images = tmp_path / "oxford-iiit-pet" / "images"
+    images.mkdir(parents=True)
+    for breed in PET_BREEDS:
+        for i in (1, 2):
+            (images / f"{breed}_{i}.jpg").touch()
+    monkeypatch.setattr(data, "PETS_EXPECTED", 2 * len(PET_BREEDS))
+    items = data.pets_items(tmp_path)
+    assert len(items.classes) == data.PETS_BREEDS == 37
+    assert sorted(items.classes) == sorted(PET_BREEDS)
 
 
 def test_split_indices_deterministic_disjoint_complete():

@@ -1,4 +1,5 @@
-"""Tests for explorer.jobs with real child processes: start, refuse a second start, reattach, stop."""
+"""Tests for explorer.jobs with real child processes: start, refuse a second start, reattach,
+stop."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Tests for explorer.models: structure vs torchvision, freezing, LR groups, checkpoints, summary."""
+"""Tests for explorer.models: structure vs torchvision, freezing, LR groups, checkpoints,
+summary."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import torch
 import torchvision
 from torch import nn
 
-from explorer import models
+from explorer import checkpoints, models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -127,6 +128,53 @@ def test_unknown_arch_and_bad_classes():
         models.create_cnn("vgg16", 3)
     with pytest.raises(ValueError, match="at least one class"):
         models.create_cnn("resnet18", 0)
+
+
+def test_person_caused_model_errors_are_user_errors():
+    # An arch typed on the CLI and a checkpoint name typed on the page used to be plain ValueErrors.
+    from explorer.errors import UserError
+
+    with pytest.raises(models.UnknownArch, match="choose one of resnet18") as err:
+        models.create_cnn("vgg16", 3)
+    assert isinstance(err.value, UserError)
+    for bad in ("../up", ".hidden", "a b", "x" * 101, ""):
+        with pytest.raises(models.CheckpointError, match="is not allowed"):
+            models.check_name(bad)
+    assert models.check_name("shapes-tiny.v2") == "shapes-tiny.v2"
+
+
+def test_imagenet_file_table_matches_torchvision():
+    # Written out so pages need not import torchvision; torchvision's own meta is the oracle.
+    for arch in models.ARCHS:
+        weights = torchvision.models.get_model_weights(arch).DEFAULT
+        assert weights.url == f"https://{models.IMAGENET_HOST}/models/{models.IMAGENET_FILES[arch]}"
+        assert models.IMAGENET_DOWNLOAD_MB[arch] == round(weights.meta["_file_size"])
+    assert models.IMAGENET_DOWNLOAD_MB["resnet34"] == 83
+
+
+def test_offline_weights_fail_within_the_reach_timeout_naming_size_and_network(
+    tmp_path, monkeypatch
+):
+    # A resolver that never answers (the ~3 s the issue measured, or worse): the check gives up
+    # after its timeout instead of waiting for it, and says what the download needs.
+    import socket
+    import threading
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    never = threading.Event()
+
+    def hang(*_args, **_kwargs):
+        never.wait()
+        raise OSError("the resolver gave up at last")
+
+    monkeypatch.setattr(socket, "create_connection", hang)
+    try:
+        assert models.reachable("example.org", timeout=0.2) == "no answer within 0.2 s"
+        with pytest.raises(models.WeightsUnavailable, match=r"about 83 MB\) needs the network"):
+            models.create_cnn("resnet34", 37, pretrained=True)
+    finally:
+        never.set()  # let the abandoned lookups end
 
 
 def test_pretrained_classifier_rearrangement_matches_torchvision():
@@ -316,7 +364,7 @@ def test_crash_during_replace_keeps_previous_checkpoint(home, monkeypatch, train
     def boom(src, dst):
         raise OSError("simulated crash")
 
-    monkeypatch.setattr(models.os, "replace", boom)
+    monkeypatch.setattr(checkpoints.os, "replace", boom)
     with pytest.raises(OSError, match="simulated"):
         models.save(new, "run", meta_for(history=[{"epoch": 1}]))
     monkeypatch.undo()
@@ -332,12 +380,12 @@ def test_process_killed_while_saving_keeps_previous_checkpoint(home, trained):
     script = textwrap.dedent(
         """
         import os, signal, sys
-        from explorer import models
+        from explorer import checkpoints, models
         real_replace = os.replace
         def die(src, dst):
             sys.stdout.write("temp written\\n"); sys.stdout.flush()
             os.kill(os.getpid(), signal.SIGKILL)
-        models.os.replace = die
+        checkpoints.os.replace = die
         import torch
         # Any module will do: the save is killed before it replaces anything (and a small one
         # keeps this child from importing torchvision).
@@ -435,6 +483,59 @@ def test_summary_shapes_match_a_hand_forward(r18):
     unique = {r["name"]: r["params"] for r in rows}
     assert sum(unique.values()) == sum(p.numel() for p in r18.parameters())
     models.unfreeze(r18)
+
+
+def hook_rows(model: nn.Module, size: int) -> list[dict]:
+    """The oracle: what forward hooks on every leaf module record, call by call."""
+    rows, handles = [], []
+    for name, m in model.named_modules():
+        if any(True for _ in m.children()):
+            continue
+
+        def hook(mod, _inp, out, name=name):
+            params = list(mod.parameters(recurse=False))
+            rows.append(
+                {
+                    "layer": type(mod).__name__,
+                    "name": name,
+                    "output_shape": list(out.shape),
+                    "params": sum(p.numel() for p in params),
+                    "trainable": any(p.requires_grad for p in params),
+                }
+            )
+
+        handles.append(m.register_forward_hook(hook))
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    for h in handles:
+        h.remove()
+    return rows
+
+
+def test_summary_rows_are_every_call_in_order_as_hooks_see_them():
+    # resnet50's Bottleneck calls its one ReLU three times with three shapes: a row per call.
+    model = models.create_cnn("resnet50", 7, bn_final=True, seed=0)
+    models.freeze(model)
+    rows = models.summary(model, 64)
+    assert rows == hook_rows(model, 64)
+    relu = [r["output_shape"] for r in rows if r["name"] == "0.4.0.relu"]
+    assert relu == [[1, 64, 16, 16], [1, 64, 16, 16], [1, 256, 16, 16]]
+
+
+def test_summary_waits_for_the_models_lock():
+    import threading
+
+    from explorer import heatmap
+
+    model = models.create_cnn("resnet18", 2, seed=0)
+    done = threading.Event()
+    with heatmap.model_lock(model):  # another session is using the model
+        worker = threading.Thread(target=lambda: (models.summary(model, 32), done.set()))
+        worker.start()
+        assert not done.wait(1.0)
+    worker.join(60)
+    assert done.is_set()
 
 
 @pytest.mark.cuda

@@ -1,9 +1,11 @@
-"""Tests for explorer.train: the one-cycle schedule, per-group LRs, a tiny real run, stop, the CLI."""
+"""Tests for explorer.train: the one-cycle schedule, per-group LRs, a tiny real run, stop, the
+CLI."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -13,10 +15,11 @@ from PIL import Image
 
 from explorer import models
 from explorer import train as tr
+from explorer.train import loop
 
 
 def cos_closed_form(lo: float, hi: float, k: int, n: int) -> float:
-    """Half-cosine from lo (k=0) to hi (k=n), written as lo + (hi - lo) * (1 - cos(pi k / n)) / 2."""
+    """Half-cosine from lo (k=0) to hi (k=n): lo + (hi - lo) * (1 - cos(pi k / n)) / 2."""
     return lo + (hi - lo) * (1 - math.cos(math.pi * k / n)) / 2
 
 
@@ -185,6 +188,90 @@ def test_config_round_trips_through_json() -> None:
         tr.recipe("fastest")
 
 
+def test_a_persons_config_mistakes_are_config_errors_with_a_sentence() -> None:
+    # These were plain ValueErrors (or TypeErrors), which the page now treats as bugs.
+    from explorer.errors import UserError
+
+    for bad in ("fast", "-1", "1e-3:1e-6"):
+        with pytest.raises(tr.ConfigError, match="Learning"):
+            tr.parse_lr(bad)
+    with pytest.raises(tr.ConfigError, match="Stage 1: size"):
+        tr.stages_from_rows([{"epochs": 1, "size": 8, "lr": "1e-3", "frozen": False}])
+    mistakes = {
+        "batch size must be at least 1": dict(batch_size=0),
+        "Unknown padding mode 'mirror'": dict(padding_mode="mirror"),
+        "Unknown data 'imagenet'": dict(data="imagenet"),
+        "Unknown augment 'Lesson'": dict(augment="Lesson"),
+        "Stage 1: epochs": dict(stages=[tr.Stage(0, 32, 1e-3, False)]),
+        "Stage 1: Learning rate": dict(stages=[tr.Stage(1, 32, -1.0, False)]),
+        "at least one stage": dict(stages=[]),
+        "Unknown device 'tpu'": dict(device="tpu"),
+    }
+    for words, fields in mistakes.items():
+        with pytest.raises(tr.ConfigError, match=re.escape(words)) as err:
+            tr.TrainConfig(**fields)
+        assert isinstance(err.value, UserError) and str(err.value).endswith(".")
+    with pytest.raises(models.CheckpointError, match="not allowed"):
+        tr.recipe("tiny", name="../../etc/x")
+    with pytest.raises(tr.ConfigError, match="Unknown config field"):
+        tr.TrainConfig.from_dict({**tr.recipe("tiny").to_dict(), "lr": 1})
+    with pytest.raises(tr.ConfigError, match="stages cannot be read"):
+        tr.TrainConfig.from_dict({"stages": [{"epochs": 1}]})
+
+
+def test_stages_text_round_trip_and_refusals() -> None:
+    stages = tr.recipe("lesson").stages
+    text = tr.stages_to_text(stages)
+    assert text == "3,224,1e-02,1,0.8;2,224,1e-06:1e-03,0,0.8;2,352,1e-06:1e-04,0,0.3"
+    assert tr.stages_from_text(text) == stages
+    for bad, words in (
+        ("3,224,1e-02,1", "needs five fields"),
+        ("3,224,1e-02,yes,0.8", "frozen must be 0 or 1"),
+        ("3.5,224,1e-02,1,0.8", "epochs must be a whole number"),
+        ("3,9999,1e-02,1,0.8", "size must be between"),
+        ("3,224,fast,1,0.8", "Learning rate 'fast'"),
+        ("", "needs five fields"),
+    ):
+        with pytest.raises(tr.ConfigError, match=words):
+            tr.stages_from_text(bad)
+
+
+def test_error_kind_follows_the_error_hierarchy() -> None:
+    from explorer import data
+    from explorer.errors import UserError
+
+    assert tr.error_kind(data.DatasetUnavailable("no pets")) == "dataset"
+    assert tr.error_kind(models.WeightsUnavailable("offline")) == "weights"
+    assert tr.error_kind(tr.ConfigError("bad lr")) == "input"
+    assert tr.error_kind(data.FolderError("empty")) == "input"
+    assert tr.error_kind(UserError("anything a person did")) == "input"
+    assert tr.error_kind(torch.OutOfMemoryError("CUDA out of memory")) == "oom"
+    assert tr.error_kind(RuntimeError("CUDA error: out of memory")) == "oom"
+    # A plain ValueError is a bug now, whatever its class name says.
+    assert tr.error_kind(ValueError("DatasetUnavailable")) == "internal"
+    assert tr.error_kind(KeyError("x")) == "internal"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without a GPU")
+def test_cuda_without_a_gpu_is_a_user_error() -> None:
+    with pytest.raises(tr.DeviceUnavailable, match="--device cpu"):
+        tr.resolve_device("cuda")
+
+
+def test_event_log_round_trip_skips_a_half_written_line(tmp_path) -> None:
+    seen = []
+    log = tr.EventLog(tmp_path / "events.jsonl", [seen.append])
+    log.emit({"event": "status", "message": "decoding"})
+    log.emit({"event": "error", "kind": "input", "message": "bad"})
+    log.close()
+    with open(tmp_path / "events.jsonl", "a") as fh:
+        fh.write('{"event": "batch", "loss"')  # the writer was interrupted mid-line
+    events = tr.read_events(tmp_path / "events.jsonl")
+    assert [e["event"] for e in events] == ["status", "error"] and events == seen
+    assert all(isinstance(e["t"], float) for e in events)
+    assert tr.read_events(tmp_path / "missing.jsonl") == []
+
+
 def test_resize_batch_is_a_centre_resize() -> None:
     x = torch.randint(0, 256, (2, 3, 10, 14), dtype=torch.uint8)
     same = tr.resize_batch(x, 10)
@@ -298,7 +385,7 @@ def test_a_diverged_loss_stops_the_run_with_a_sentence_and_saves_nothing(
         steps.append(1)
         return loss * float("nan") if len(steps) == 3 else loss
 
-    monkeypatch.setattr(tr, "train_step", step)
+    monkeypatch.setattr(loop, "train_step", step)  # the loop calls its module's train_step
     with pytest.raises(tr.Diverged, match=r"became nan at epoch 1, batch 3 .*10× lower"):
         tr.fit(tr.recipe("tiny", name="blown"), tmp_path / "run", weights_folder=tmp_path / "w")
     events = read_events(tmp_path / "run")
