@@ -436,8 +436,8 @@ def padding_section(photo: images.Image.Image, s: Settings) -> None:
     """The three padding modes side by side, and the output size for each padding and stride."""
     st.header("Padding & stride")
     st.caption(
-        "Without padding a 3×3 kernel cannot centre on an edge pixel, so the output loses one pixel "
-        "on every side. Padding adds made-up pixels first; the three modes make them up "
+        "Without padding a 3×3 kernel cannot centre on an edge pixel, so the output loses one "
+        "pixel on every side. Padding adds made-up pixels first; the three modes make them up "
         "differently. Stride 2 moves the kernel two pixels at a time and halves the output."
     )
     pad_demo = 3
@@ -545,7 +545,7 @@ def _filters(photo: images.Image.Image, weight: torch.Tensor, mean: tuple, std: 
 
 
 def learned_section(photo: images.Image.Image) -> None:
-    """The first-layer filters of a checkpoint (or ImageNet resnet34) and one applied to the photo."""
+    """The first-layer filters of a checkpoint (or ImageNet resnet34), one applied to the photo."""
     st.header("Learned kernels")
     st.caption(
         "A trained network's first layer is 64 kernels of 3×7×7, learned from data rather than "

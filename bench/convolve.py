@@ -1,5 +1,7 @@
 """Benchmark of the Convolution page's hot paths: one `step`, a page rerun when the position
-slider moves (AppTest), and a whole-photo convolution against scipy.ndimage.correlate.
+slider moves (AppTest), a whole-photo convolution against scipy.ndimage.correlate, and in Chromium
+the stepper component: hover latency and reruns (0 expected) against a committing click (a
+fragment rerun, what every step used to cost), and Play's frame rate.
 
 Run: .venv/bin/python bench/convolve.py   (the last line printed is one JSON object)
 """
@@ -142,6 +144,148 @@ def bench_whole(repeats: int = 41) -> dict[str, float]:
     }
 
 
+# In the page: the time of each pointer event over the stepper and of the first DOM change it
+# causes (the shown position), plus the script runs the app starts.
+ARM = """() => {
+  const host = document.querySelector('.st-key-convolve_stepper');
+  const iso = host.querySelector("[data-testid='stBidiComponentIsolated']");
+  const root = ((iso && iso.shadowRoot) || host).querySelector('.cs');
+  window.__b = { moves: [], shown: [], painted: [], runs: 0 };
+  for (const c of root.querySelectorAll('canvas')) {
+    c.addEventListener('pointermove', (e) => window.__b.moves.push(e.timeStamp));
+  }
+  new MutationObserver(() => {
+    const t = performance.now();
+    window.__b.shown.push(t);
+    requestAnimationFrame(() => window.__b.painted.push(performance.now()));
+  }).observe(root, { attributes: true, attributeFilter: ['data-row', 'data-col'] });
+  const app = document.querySelector("[data-testid='stApp']");
+  new MutationObserver(() => {
+    if (app.getAttribute('data-test-script-state') === 'running') window.__b.runs += 1;
+  }).observe(app, { attributes: true, attributeFilter: ['data-test-script-state'] });
+  window.__root = root;
+}"""
+
+
+RESET = "() => { const b = window.__b; b.moves = []; b.shown = []; b.painted = []; }"
+
+
+def _server(home: str):
+    """`streamlit run app.py` on a free port (like tests/conftest.py); returns (process, url)."""
+    import subprocess
+    import urllib.request
+
+    from tests.browser_kit import free_port
+
+    port = free_port()
+    env = dict(os.environ, EXPLORER_HOME=home, STREAMLIT_SERVER_HEADLESS="true")
+    env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")]
+    cmd += ["--server.port", str(port), "--server.address", "127.0.0.1"]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("streamlit did not start")
+
+
+def _cell_xy(pg, canvas: str, i: int, j: int, rows: int, cols: int) -> tuple[float, float]:
+    box = pg.locator(f".st-key-convolve_stepper canvas.{canvas}").bounding_box()
+    return box["x"] + (j + 0.5) * box["width"] / cols, box["y"] + (i + 0.5) * box["height"] / rows
+
+
+def bench_browser(hovers: int = 15, play_s: float = 3.0) -> dict[str, float | int]:
+    """Hover latency (median over `hovers` moves to new cells), reruns during hovers and Play,
+    Play's frames per second at 20 and 60 px/s, and a committing click's rerun for comparison."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser_kit import CHROMIUM, wait_for_run
+
+    proc, url = _server(tempfile.mkdtemp(prefix="bench_convolve_"))
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            pg = browser.new_page(viewport={"width": 1400, "height": 1600})
+            pg.set_default_timeout(120_000)
+            pg.goto(f"{url}/convolve")
+            wait_for_run(pg)
+            pg.locator(".st-key-convolve_stepper .cs[data-row]").wait_for()
+            pg.evaluate(ARM)
+            lat, paint = [], []
+            for n in range(hovers):
+                pg.evaluate(RESET)
+                # The default output is 16×24; each move goes to a cell the window is not on.
+                pg.mouse.move(*_cell_xy(pg, "cs-output", n % 16, (5 * n + 3) % 24, 16, 24))
+                pg.wait_for_function("() => window.__b.painted.length > 0")
+                b = pg.evaluate("window.__b")
+                lat.append(b["shown"][0] - b["moves"][0])
+                paint.append(b["painted"][0] - b["moves"][0])
+            runs = pg.evaluate("window.__b.runs")
+            click = _click_rerun(pg, wait_for_run)
+            fps = {}
+            for speed in (20, 60):
+                fps[speed], play_runs = _play_fps(pg, url, speed, play_s)
+                runs += play_runs
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return {
+        "hover_to_shown_ms": statistics.median(lat),
+        "hover_to_painted_ms": statistics.median(paint),
+        "hover_max_ms": max(lat),
+        "hovers": hovers,
+        "reruns_during_hover_and_play": runs,
+        "play_fps_at_20": fps[20],
+        "play_fps_at_60": fps[60],
+        "commit_click_rerun_ms": click,
+    }
+
+
+def _play_fps(pg, url: str, speed: int, seconds: float) -> tuple[float, int]:
+    """Frames Play draws per second at `speed` output pixels per second (a link sets the speed),
+    and the script runs it started."""
+    from tests.browser_kit import wait_for_run
+
+    pg.goto(f"{url}/convolve?speed={speed}")
+    wait_for_run(pg)
+    pg.locator(".st-key-convolve_stepper .cs[data-row]").wait_for()
+    pg.evaluate(ARM)
+    pg.locator(".st-key-convolve_stepper .cs-play").click()
+    fps = pg.evaluate(
+        """(ms) => new Promise((done) => {
+      const r = window.__root;
+      const f0 = +(r.dataset.frames || 0), t0 = performance.now();
+      setTimeout(() => done((+(r.dataset.frames || 0) - f0) / ((performance.now() - t0) / 1000)),
+        ms);
+    })""",
+        seconds * 1000,
+    )
+    pg.locator(".st-key-convolve_stepper .cs-play").click()
+    return fps, pg.evaluate("window.__b.runs")
+
+
+def _click_rerun(pg, wait_for_run) -> float:
+    """A click commits the position: Python reruns the stepper fragment (what every step cost)."""
+    times = []
+    for n in range(5):
+        x, y = _cell_xy(pg, "cs-output", 2 + n, 4 + n, 16, 24)
+        t0 = time.perf_counter()
+        pg.mouse.click(x, y)
+        label = f"Output at row {2 + n}, column {4 + n}"
+        pg.locator("[data-testid='stMetric']", has_text=label).first.wait_for()
+        times.append((time.perf_counter() - t0) * 1000)
+        wait_for_run(pg)
+    return statistics.median(times)
+
+
 def main() -> None:
     # scipy.ndimage is single-threaded; one torch thread keeps the comparison fair, and on a
     # shared 2-core machine torch's thread pool spins against other jobs (10× slower, noisy).
@@ -153,8 +297,11 @@ def main() -> None:
     result.update(bench_step())
     result.update(bench_whole())
     result.update(bench_page())
+    result.update(bench_browser())
     result["step_target_ms"] = 5
     result["rerun_target_ms"] = 150
+    result["hover_target_ms"] = 50
+    result["play_target_fps"] = 10
     for key, value in result.items():
         if isinstance(value, float):
             result[key] = round(value, 4 if value < 1 else 2)

@@ -43,7 +43,7 @@ def conv_matrix(h: int, w: int, kernel: Tensor, padding: int = 0, stride: int = 
         kernel (kh, kw) or (C, kh, kw) -> matrix, tying (H'·W', C·H·W).
 
     Raises:
-        ValueError: non-finite kernel, a kernel that does not fit, or a matrix too big to show.
+        ConvolveError: non-finite kernel, a kernel that does not fit, or a matrix too big to show.
     """
     _check_kernel(kernel)
     k = kernel if kernel.ndim == 3 else kernel[None]

@@ -86,7 +86,7 @@ def preset_kernel(name: str, dtype: torch.dtype = torch.float32) -> Tensor:
         (3, 3), or (3, 3, 3) for the lesson's RGB kernel.
 
     Raises:
-        ValueError: `name` is not a preset.
+        ConvolveError: `name` is not a preset.
     """
     if name not in PRESETS:
         raise ConvolveError(
@@ -174,7 +174,7 @@ def output_size(
     """The output height and width: floor((H + 2p − k) / s) + 1 along each axis.
 
     Raises:
-        ValueError: the kernel does not fit inside the padded image, or bad padding/stride.
+        ConvolveError: the kernel does not fit inside the padded image, or bad padding/stride.
     """
     _check_settings(padding, "zeros", stride)
     kh, kw = (k, k) if isinstance(k, int) else k
@@ -212,7 +212,7 @@ def pad(img: Tensor, padding: int, padding_mode: str = "zeros") -> Tensor:
         (H, W) -> (H + 2p, W + 2p), or (C, H, W) -> (C, H + 2p, W + 2p).
 
     Raises:
-        ValueError: unknown mode, or reflection wider than the image.
+        ConvolveError: unknown mode, or reflection wider than the image.
     """
     x = img if img.ndim == 3 else img[None]
     _check_settings(padding, padding_mode, 1)
@@ -248,8 +248,8 @@ def convolve(
         H' = floor((H + 2p − kh) / s) + 1.
 
     Raises:
-        ValueError: non-finite kernel, mismatched channels, bad padding/stride, or a kernel that
-            does not fit.
+        ConvolveError: non-finite kernel, bad padding/stride, or a kernel that does not fit.
+        ValueError: mismatched channels or shapes (a caller's bug).
     """
     x, k = _as_chw(img, kernel)
     _check_fits(x.shape[-2], x.shape[-1], k.shape[-2], k.shape[-1], padding, padding_mode, stride)
@@ -478,7 +478,7 @@ def filled_until(out: Tensor, row: int, col: int) -> Tensor:
 
 
 def fmt(v: float) -> str:
-    """A number as the page writes it: 4 significant digits, never "-0" (a zero weight × a pixel)."""
+    """A number as the page writes it: 4 significant digits, never "-0" (zero weight × pixel)."""
     if v == 0:
         return "0"
     return f"{v:.4g}" if abs(v) >= 1e-4 else f"{v:.1e}"

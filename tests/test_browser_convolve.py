@@ -252,7 +252,8 @@ def _fits(pg) -> dict:
       const over = boxes.filter((b) => b.scrollWidth > b.clientWidth + 1).map((b) => b.className);
       const [a, b] = q('canvas').map((c) => c.getBoundingClientRect());
       const rootBox = q('.cs')[0].getBoundingClientRect();
-      const inside = [a, b].every((r) => r.left >= rootBox.left - 1 && r.right <= rootBox.right + 1);
+      const inside = [a, b].every(
+        (r) => r.left >= rootBox.left - 1 && r.right <= rootBox.right + 1);
       return {
         overflowing: over,
         canvasesOverlap: !(a.right <= b.left || b.right <= a.left),

@@ -1,4 +1,5 @@
-"""The Convolution page under AppTest: every control changes the shown value to what F.conv2d says."""
+"""The Convolution page under AppTest: every control changes the shown value to what F.conv2d
+says; the stepper's payload, the URL, the clamped weight and the ImageNet offer."""
 
 from __future__ import annotations
 

@@ -118,6 +118,8 @@ function move(s, delta) {
 }
 
 function onKey(s, e) {
+  // Enter and Space on a focused button are that button's own click.
+  if ((e.key === "Enter" || e.key === " ") && e.target.tagName === "BUTTON") return;
   const moves = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] };
   if (e.key in moves) {
     const [dr, dc] = moves[e.key];
@@ -252,7 +254,9 @@ function drawInput(s, d, maxW, maxH, presenter) {
         ctx.fillStyle = "rgba(255,165,0,0.45)";
         ctx.fillRect(j * cell, i * cell, cell, cell);
       }
-      if (text) label(ctx, d.value_cells[d.grid[k]], j * cell, i * cell, cell, rgb, presenter ? 26 : 12);
+      if (text) {
+        label(ctx, d.value_cells[d.grid[k]], j * cell, i * cell, cell, rgb, presenter ? 26 : 12);
+      }
     }
   }
   if (d.pad) {
