@@ -14,6 +14,7 @@ function el(tag, cls, parent) {
 function rect(svg, cls) {
   const r = document.createElementNS(SVG, "rect");
   r.setAttribute("class", cls);
+  r.setAttribute("fill", "none");
   svg.appendChild(r);
   return r;
 }
@@ -40,6 +41,7 @@ function build(root) {
     grid: (() => {
       const g = document.createElementNS(SVG, "path");
       g.setAttribute("class", "grid");
+      g.setAttribute("fill", "none");
       svg.appendChild(g);
       return g;
     })(),

@@ -62,10 +62,12 @@ function build(root) {
   slider.setAttribute("aria-label", "channel");
   const hint = el("div", "hint", right);
   hint.textContent = "Scroll over the picture, drag the slider, use the arrow keys, or hover a tile.";
-  const mini = el("canvas", "mini", right);
+  const map = el("div", "minimap", right);
+  const mini = el("canvas", "mini", map);
+  const mark = el("div", "mark", map);
   const note = el("div", "hint", right);
   note.textContent = "Each channel is scaled to its own minimum and maximum before colouring.";
-  return { wrap, canvas, caption, title, stats, slider, mini, ready: null, data: null, shown: -1 };
+  return { wrap, canvas, caption, title, stats, slider, mini, mark, data: null, shown: -1 };
 }
 
 function fmt(v, digits) {
@@ -103,13 +105,17 @@ function draw(ui, ch) {
     `min ${fmt(d.min[ch], 4)}, max ${fmt(d.max[ch], 4)} · ` +
     `Grad-CAM weight (mean gradient) ${d.weight[ch].toExponential(3)}`;
   ui.wrap.dataset.channel = ch;
+  // The shown channel's tile, outlined on the map of all channels (in % of the sprite).
+  const sw100 = 100 / px.spriteW, sh100 = 100 / px.spriteH;
+  Object.assign(ui.mark.style, {
+    left: `${tc * sw100}%`, top: `${tr * sh100}%`, width: `${w * sw100}%`, height: `${h * sh100}%`,
+  });
   // Tests and the benchmark read this: the picture now shows `ch`.
   ui.wrap.dataset.drawn = String(++ui.draws);
 }
 
 function drawMini(ui) {
   const d = ui.data, px = ui.px;
-  const rows = Math.ceil(d.n / d.cols);
   ui.mini.width = px.spriteW;
   ui.mini.height = px.spriteH;
   const g = ui.mini.getContext("2d");
@@ -119,7 +125,6 @@ function drawMini(ui) {
     img.data.set([d.lut[k], d.lut[k + 1], d.lut[k + 2], 255], 4 * i);
   }
   g.putImageData(img, 0, 0);
-  ui.mini.style.aspectRatio = `${px.spriteW} / ${Math.max(1, rows * d.h)}`;
 }
 
 function pick(ui, ch) {
@@ -179,7 +184,7 @@ export default function (component) {
   ui.out = ui.ctx.createImageData(data.W, data.H);
   ui.px = null;
   const id = data.id;
-  ui.ready = Promise.all([loadPixels(data.sprite), loadPixels(data.image)]).then(([s, b]) => {
+  Promise.all([loadPixels(data.sprite), loadPixels(data.image)]).then(([s, b]) => {
     if (ui.data.id !== id) return;
     ui.px = {
       sprite: s.data, spriteW: s.width, spriteH: s.height, base: b.data,
