@@ -539,6 +539,38 @@ def test_changing_one_magnitude_keeps_the_other_draws():
         assert torch.equal(getattr(a, name), getattr(b, name)), name
 
 
+def test_zoom_out_shrinks_the_picture_inside_the_padding():
+    img = _img(h=9, w=9) + 0.1  # no pixel 0
+    out = A.apply(img, A.AugParams.identity(1).set(zoom=0.5), 9, "zeros")[0]
+    # ×0.5 about the centre: output pixel 2 + j reads input pixel 2j; the rim is padding
+    torch.testing.assert_close(out[:, 2:7, 2:7], img[:, ::2, ::2], **TOL)
+    rim = torch.ones(9, 9, dtype=torch.bool)
+    rim[1:8, 1:8] = False
+    assert out[:, rim].abs().max() < 1e-6
+    p = A.draw(A.AugSettings.off(min_zoom=0.5, max_zoom=1.5, p_affine=1.0), 400, _gen(21))
+    assert p.zoom.min() >= 0.5 and p.zoom.max() <= 1.5
+    assert 0.4 < (p.zoom < 1).double().mean() < 0.6  # half the range zooms out
+
+
+def test_cutout_size_range_draws_each_tiles_side_and_keeps_the_other_draws():
+    fixed = A.draw(A.AugSettings.off(cutout_holes=2, cutout_size=0.3), 200, _gen(22))
+    assert torch.equal(fixed.cutout_size, torch.full((200,), 0.3, dtype=torch.float64))
+    ranged = A.draw(
+        A.AugSettings.off(cutout_holes=2, cutout_size=0.3, cutout_size_min=0.1), 200, _gen(22)
+    )
+    assert ranged.cutout_size.min() >= 0.1 and ranged.cutout_size.max() <= 0.3
+    assert ranged.cutout_size.std() > 0.04  # uniform on [0.1, 0.3]: std 0.058
+    for name in ("cutout", "cutout_on", "angle", "seed", "rgb_channel", "crop_row"):
+        assert torch.equal(getattr(fixed, name), getattr(ranged, name)), name
+    # and the holes have the drawn sides: a lone centred hole of side 0.25 · 16 = 4 pixels
+    q = A.AugParams.identity(1)
+    q.cutout = torch.full((1, A.MAX_CUTOUT_HOLES, 2), 0.5, dtype=torch.float64)
+    q.cutout_on = torch.tensor([[True] + [False] * (A.MAX_CUTOUT_HOLES - 1)])
+    q.cutout_size = torch.tensor([0.25], dtype=torch.float64)
+    out = A.apply(_img(h=16, w=16) + 0.1, q, 16, "zeros")[0]
+    assert int((out == 0).all(0).sum()) == 16
+
+
 def test_outputs_stay_in_unit_range_and_finite():
     img = _img(h=30, w=40)
     out = A.apply(img, A.draw(_everything(), 16, _gen(18)), 24, "zeros")

@@ -57,6 +57,7 @@ def get_transforms(
 def brightness(change, p=1.0): ...
 def contrast(scale, p=1.0): ...
 def zoom(scale=1.0, row_pct=0.5, col_pct=0.5, p=1.0): ...
+def rand_zoom(scale=1.0, p=1.0): ...  # zoom(*args, row_pct=(0, 1), col_pct=(0, 1), **kwargs)
 def squish(scale=1.0, row_pct=0.5, col_pct=0.5, p=1.0): ...
 def perspective_warp(magnitude=0, invert=False, p=1.0): ...
 def tilt(direction, magnitude=0, invert=False, p=1.0): ...
@@ -141,6 +142,7 @@ V1 = [
     brightness,
     contrast,
     zoom,
+    rand_zoom,
     squish,
     perspective_warp,
     tilt,
@@ -182,6 +184,9 @@ V1_CASES = {
     "everything": _everything(),
     "resize_crop": A.AugSettings.lesson(max_resize_crop=2.5, resize_crop_ratio=1.25, size=64),
     "centre_crop": A.AugSettings.lesson(rand_crop=False, flip_vert=True),
+    "zoom_out_cutout_range": A.AugSettings.lesson(
+        min_zoom=0.75, cutout_holes=2, cutout_size=0.3, cutout_size_min=0.1, size=50
+    ),
 }
 approx = pytest.approx
 
@@ -205,7 +210,8 @@ def test_fastai_v1_code_runs_against_fastai_signatures_with_the_settings(case, m
     )
     assert (gt["p_affine"], gt["p_lighting"]) == approx((s.p_affine, s.p_lighting))
     # a fixed zoom focus needs fastai's zoom(...) in xtra_tfms instead of get_transforms' rand_zoom
-    assert gt["max_zoom"] == approx(1.0 if focus else s.max_zoom, rel=1e-3)
+    # and so does a zoom out (get_transforms only zooms in): rand_zoom, as in fastai's zoom_crop
+    assert gt["max_zoom"] == approx(1.0 if focus or s.min_zoom < 1 else s.max_zoom, rel=1e-3)
     src = got["src.transform"].args
     assert src["size"] == s.size and src["padding_mode"] == s.padding_mode
     train = src["tfms"][0]
@@ -222,6 +228,7 @@ def test_fastai_v1_code_runs_against_fastai_signatures_with_the_settings(case, m
     xtra = {t.name: t.args for t in gt["xtra_tfms"]}
     expected_xtra = {
         "zoom": focus,
+        "rand_zoom": not focus and s.min_zoom < 1,
         "brightness": s.max_brightness > 0,
         "contrast": s.max_contrast > 0,
         "squish": s.max_squish > 1,
@@ -236,6 +243,9 @@ def test_fastai_v1_code_runs_against_fastai_signatures_with_the_settings(case, m
     assert set(xtra) == {k for k, on in expected_xtra.items() if on}
     if case == "everything":
         _check_v1_xtra(s, xtra)
+    if case == "zoom_out_cutout_range":
+        assert xtra["rand_zoom"] == {"scale": approx((0.75, 1.3)), "p": approx(s.p_affine)}
+        assert xtra["cutout"]["length"] == (5, 15)  # 0.1 and 0.3 of 50 pixels
     compile(code, "export", "exec")
 
 
@@ -266,7 +276,8 @@ def _check_v1_xtra(s: A.AugSettings, xtra: dict[str, dict]) -> None:
     assert xtra["rgb_randomize"]["thresh"] == approx(s.max_rgb)
 
 
-V2_CASES = {k: V1_CASES[k] for k in ("lesson", "defaults", "resize_crop", "centre_crop")} | {
+V2_KEYS = ("lesson", "defaults", "resize_crop", "centre_crop", "zoom_out_cutout_range")
+V2_CASES = {k: V1_CASES[k] for k in V2_KEYS} | {
     "lighting_and_cutout": A.AugSettings.lesson(
         max_brightness=0.3, p_brightness=0.4, max_contrast=0.2, cutout_holes=3, cutout_size=0.25
     )
@@ -286,7 +297,7 @@ def test_fastai_v2_code_runs_against_fastai_signatures_with_the_settings(case, m
         (s.max_rotate, s.max_zoom, s.max_lighting, s.max_warp), rel=1e-3
     )
     assert (at["p_affine"], at["p_lighting"], at["min_zoom"]) == approx(
-        (s.p_affine, s.p_lighting, 1.0)
+        (s.p_affine, s.p_lighting, s.min_zoom)
     )
     assert at["pad_mode"] == s.padding_mode and at["align_corners"] is True
     dl = got["from_name_re"].args
@@ -312,6 +323,8 @@ def test_fastai_v2_code_runs_against_fastai_signatures_with_the_settings(case, m
         assert xtra["Contrast"]["max_lighting"] == approx(0.2)
         assert xtra["RandomErasing"]["max_count"] == 3
         assert xtra["RandomErasing"]["sl"] == xtra["RandomErasing"]["sh"] == approx(0.0625)
+    elif case == "zoom_out_cutout_range":  # area fractions: sides 0.1 .. 0.3
+        assert (xtra["RandomErasing"]["sl"], xtra["RandomErasing"]["sh"]) == approx((0.01, 0.09))
     else:
         assert xtra == {}
 

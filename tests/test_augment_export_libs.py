@@ -25,6 +25,9 @@ CASES = {
     "resize_crop_extra_light": A.AugSettings.lesson(
         size=24, max_resize_crop=2.0, max_brightness=0.3, max_contrast=0.2, padding_mode="zeros"
     ),
+    "zoom_out_cutout_range": A.AugSettings.lesson(
+        size=32, min_zoom=0.6, cutout_holes=2, cutout_size=0.3, cutout_size_min=0.1
+    ),
     "everything": A.AugSettings.lesson(
         size=20,
         max_squish=1.3,
@@ -206,3 +209,25 @@ def test_kornia_cutout_cuts_one_square_of_the_set_area():
     out = transform(_picture(40, 40)[None].expand(5, -1, -1, -1))
     zeros = (out == 0).all(1).flatten(1).sum(1)
     assert ((zeros >= 81) & (zeros <= 121)).all(), zeros  # a 10×10 square, ±1 pixel a side
+
+
+@pytest.mark.parametrize("target", ["torchvision", "albumentations", "kornia"])
+def test_zoom_out_reaches_the_padding_in_every_library(target):
+    """min_zoom < 1 shrinks the picture: with zeros padding the corner pixel turns black (for any
+    zoom below ~0.97, so in most of ten draws from [0.5, 1])."""
+    s = A.AugSettings.off(size=32, min_zoom=0.5, max_zoom=1.0, p_affine=1.0, padding_mode="zeros")
+    transform, _ = _run(target, s)
+    pic = _picture(32, 32)
+    black = 0
+    for _ in range(10):
+        if target == "albumentations":
+            out = torch.from_numpy(transform(image=_hwc(pic))["image"]).permute(2, 0, 1) / 255
+        elif target == "kornia":
+            out = transform(pic[None])[0]
+        else:
+            out = transform((pic * 255).round().to(torch.uint8))
+        assert out.shape == (3, 32, 32) and (out[:, 16, 16] > 0).all()
+        black += bool((out[:, 0, 0] == 0).all())
+    assert black >= 6
+    ours = A.apply(pic, A.draw(s, 10, torch.Generator().manual_seed(0)), 32, "zeros")
+    assert (ours[:, :, 0, 0] == 0).all(1).sum() >= 6

@@ -51,7 +51,12 @@ def _flips_and_affine(s: AugSettings, r: _Source, p: AugParams) -> None:
     p.dihedral = torch.where(dihedral_on & s.do_flip & s.flip_vert, k, 0)
     rot_on, angle = r.coin(s.p_affine), _uniform(r.u(), -s.max_rotate, s.max_rotate)
     p.angle = torch.where(rot_on, angle, zero)
-    zoom_on, zoom, zrow, zcol = r.coin(s.p_affine), _uniform(r.u(), 1.0, s.max_zoom), r.u(), r.u()
+    zoom_on, zoom, zrow, zcol = (
+        r.coin(s.p_affine),
+        _uniform(r.u(), s.min_zoom, s.max_zoom),
+        r.u(),
+        r.u(),
+    )
     p.zoom = torch.where(zoom_on, zoom, 1.0)
     p.zoom_row = zrow if s.zoom_row is None else torch.full_like(zrow, s.zoom_row)
     p.zoom_col = zcol if s.zoom_col is None else torch.full_like(zcol, s.zoom_col)
@@ -117,8 +122,9 @@ def _pixel(s: AugSettings, r: _Source, p: AugParams) -> None:
     p.cutout = r.u(MAX_CUTOUT_HOLES, 2)
     slots = torch.arange(MAX_CUTOUT_HOLES)[None, :]
     p.cutout_on = (cut_on & (s.cutout_holes > 0))[:, None] & (slots < holes[:, None])
-    p.cutout_size = torch.full((r.n,), float(s.cutout_size), dtype=torch.float64)
     p.seed = torch.randint(0, 2**62, (r.n,), generator=r.generator)
+    lo = s.cutout_size if s.cutout_size_min is None else s.cutout_size_min
+    p.cutout_size = _uniform(r.u(), lo, s.cutout_size)  # drawn last: added after the others
 
 
 def draw(settings: AugSettings, n: int, generator: torch.Generator | None = None) -> AugParams:

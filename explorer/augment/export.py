@@ -40,21 +40,30 @@ def _missing(library: str, names: dict[str, bool]) -> list[str]:
     return [f"No {library} equivalent for: {', '.join(off)}."] if off else []
 
 
+def _cutout_sides(s: AugSettings) -> tuple[float, float]:
+    """The smallest and largest cutout hole side, as fractions of the tile."""
+    lo = s.cutout_size if s.cutout_size_min is None else s.cutout_size_min
+    return lo, s.cutout_size
+
+
 def _v1_xtra(s: AugSettings, notes: list[str]) -> tuple[list[str], float]:
     """fastai v1's xtra_tfms for the transforms beyond get_transforms, and the max_zoom to pass
-    get_transforms (1 when a fixed zoom focus moves the zoom into xtra_tfms)."""
+    get_transforms (1 when a fixed zoom focus or a zoom-out moves the zoom into xtra_tfms)."""
     xtra: list[str] = []
     max_zoom = s.max_zoom
+    scale = f"scale=({_fmt(s.min_zoom)}, {_fmt(s.max_zoom)})"
     if s.zoom_row is not None or s.zoom_col is not None:
         row = 0.5 if s.zoom_row is None else s.zoom_row
         col = 0.5 if s.zoom_col is None else s.zoom_col
         xtra.append(
-            f"zoom(scale=(1., {_fmt(s.max_zoom)}), row_pct={_fmt(row)}, col_pct={_fmt(col)},"
-            f" p={_fmt(s.p_affine)})"
+            f"zoom({scale}, row_pct={_fmt(row)}, col_pct={_fmt(col)}, p={_fmt(s.p_affine)})"
         )
         max_zoom = 1.0
         if s.zoom_row is None or s.zoom_col is None:
             notes.append("fastai cannot fix one zoom coordinate and draw the other: both fixed.")
+    elif s.min_zoom < 1:  # get_transforms only zooms in: rand_zoom (zoom_crop's zoom) instead
+        xtra.append(f"rand_zoom({scale}, p={_fmt(s.p_affine)})")
+        max_zoom = 1.0
     if s.max_brightness:
         b, _ = _lighting_range(s.max_brightness)
         xtra.append(f"brightness(change={b}, p={_fmt(s.p_brightness)})")
@@ -81,10 +90,9 @@ def _v1_xtra(s: AugSettings, notes: list[str]) -> tuple[list[str], float]:
     if s.pad:
         xtra.append(f"pad(padding={s.pad}, mode='{s.padding_mode}', p={_fmt(s.p_pad)})")
     if s.cutout_holes:
-        length = max(1, round(s.cutout_size * s.size))
+        lo, hi = (max(1, round(side * s.size)) for side in _cutout_sides(s))
         xtra.append(
-            f"cutout(n_holes=(1, {s.cutout_holes}), length=({length}, {length}),"
-            f" p={_fmt(s.p_cutout)})"
+            f"cutout(n_holes=(1, {s.cutout_holes}), length=({lo}, {hi}), p={_fmt(s.p_cutout)})"
         )
     if s.max_rgb:
         xtra.append(f"rgb_randomize(thresh={_fmt(s.max_rgb)}, p={_fmt(s.p_rgb)})")
@@ -155,9 +163,9 @@ def fastai_v2_code(s: AugSettings) -> tuple[str, list[str]]:
     if s.max_contrast:
         xtra.append(f"Contrast(max_lighting={_fmt(s.max_contrast)}, p={_fmt(s.p_contrast)})")
     if s.cutout_holes:
-        area = _fmt(s.cutout_size**2)
+        lo, hi = (_fmt(side**2) for side in _cutout_sides(s))
         xtra.append(
-            f"RandomErasing(p={_fmt(s.p_cutout)}, sl={area}, sh={area}, max_count={s.cutout_holes})"
+            f"RandomErasing(p={_fmt(s.p_cutout)}, sl={lo}, sh={hi}, max_count={s.cutout_holes})"
         )
         notes.append("RandomErasing fills with noise, not zeros like cutout.")
     missing = [
@@ -184,7 +192,8 @@ def fastai_v2_code(s: AugSettings) -> tuple[str, list[str]]:
             "",
             "batch_tfms = aug_transforms(",
             f"    do_flip={s.do_flip}, flip_vert={s.flip_vert}, max_rotate={_fmt(s.max_rotate)},",
-            f"    min_zoom=1.0, max_zoom={_fmt(s.max_zoom)}, max_lighting={_fmt(s.max_lighting)},",
+            f"    min_zoom={_fmt(s.min_zoom)}, max_zoom={_fmt(s.max_zoom)},"
+            f" max_lighting={_fmt(s.max_lighting)},",
             f"    max_warp={_fmt(s.max_warp)}, p_affine={_fmt(s.p_affine)},"
             f" p_lighting={_fmt(s.p_lighting)},",
             f"    pad_mode='{s.padding_mode}', align_corners=True,",
@@ -229,10 +238,10 @@ def torchvision_code(s: AugSettings) -> tuple[str, list[str]]:
         steps.append("v2.RandomHorizontalFlip(p=0.5)")
         steps.append("v2.RandomVerticalFlip(p=0.5)")
         notes.append("The dihedral group's 90° turns have no torchvision transform; only flips.")
-    if s.max_rotate or s.max_zoom > 1:
+    if s.max_rotate or s.max_zoom != s.min_zoom:
         steps.append(
-            "v2.RandomApply([v2.RandomAffine(degrees="
-            f"{_fmt(s.max_rotate)}, scale=(1.0, {_fmt(s.max_zoom)}))], p={_fmt(s.p_affine)})"
+            f"v2.RandomApply([v2.RandomAffine(degrees={_fmt(s.max_rotate)},"
+            f" scale=({_fmt(s.min_zoom)}, {_fmt(s.max_zoom)}))], p={_fmt(s.p_affine)})"
         )
     if s.max_warp or s.max_perspective:
         d = _fmt(_distortion_scale(s))
@@ -252,9 +261,9 @@ def torchvision_code(s: AugSettings) -> tuple[str, list[str]]:
         )
     steps.append("v2.ToDtype(torch.float32, scale=True)")
     if s.cutout_holes:
-        area = _fmt(s.cutout_size**2)
+        lo, hi = (_fmt(side**2) for side in _cutout_sides(s))
         steps.append(
-            f"v2.RandomErasing(p={_fmt(s.p_cutout)}, scale=({area}, {area}), ratio=(1, 1), value=0)"
+            f"v2.RandomErasing(p={_fmt(s.p_cutout)}, scale=({lo}, {hi}), ratio=(1, 1), value=0)"
         )
         if s.cutout_holes > 1:
             notes.append("RandomErasing cuts one hole, not several.")
@@ -357,12 +366,13 @@ def albumentations_code(s: AugSettings) -> tuple[str, list[str]]:
         steps.append(f"A.HorizontalFlip(p={_fmt(s.p_flip)})")
     elif s.do_flip and s.flip_vert:
         steps.append(f"A.SquareSymmetry(p={_fmt(s.p_dihedral)})")  # the 8 dihedral cases
-    if s.max_rotate or s.max_zoom > 1:
+    if s.max_rotate or s.max_zoom != s.min_zoom:
         steps.append(
             f"A.Affine(rotate=(-{_fmt(s.max_rotate)}, {_fmt(s.max_rotate)}),"
-            f" scale=(1.0, {_fmt(s.max_zoom)}), border_mode={border}, p={_fmt(s.p_affine)})"
+            f" scale=({_fmt(s.min_zoom)}, {_fmt(s.max_zoom)}), border_mode={border},"
+            f" p={_fmt(s.p_affine)})"
         )
-        if s.max_rotate and s.max_zoom > 1:
+        if s.max_rotate and s.max_zoom != s.min_zoom:
             notes.append("Affine rotates and zooms on one coin; this app tosses one for each.")
     if s.max_warp or s.max_perspective:
         # corners move inwards by |N(0, σ)| of the side: σ = m·√(π/2)/4 matches our mean move (m/4)
@@ -380,11 +390,13 @@ def albumentations_code(s: AugSettings) -> tuple[str, list[str]]:
         if s.max_lighting:
             notes.append("RandomBrightnessContrast tosses one coin for both; this app one each.")
     if s.cutout_holes:
-        side = _fmt(s.cutout_size)
+        sides = "({}, {})".format(*(_fmt(side) for side in _cutout_sides(s)))
         steps.append(
-            f"A.CoarseDropout(num_holes_range=(1, {s.cutout_holes}), hole_height_range=({side},"
-            f" {side}), hole_width_range=({side}, {side}), fill=0, p={_fmt(s.p_cutout)})"
+            f"A.CoarseDropout(num_holes_range=(1, {s.cutout_holes}), hole_height_range={sides},"
+            f" hole_width_range={sides}, fill=0, p={_fmt(s.p_cutout)})"
         )
+        if s.cutout_size_min is not None:
+            notes.append("CoarseDropout draws each hole's height and width apart: not squares.")
     notes += _missing("albumentations", _without_equivalent(s))
     body = "".join(f"    {step},\n" for step in steps)
     code = f"import albumentations as A\nimport cv2\n\ntransform = A.Compose([\n{body}])\n"
@@ -411,12 +423,13 @@ def kornia_code(s: AugSettings) -> tuple[str, list[str]]:
         steps.append(f"K.RandomRotation90(times=(-1.5, 2.5), p={_fmt(s.p_dihedral)})")
         if s.p_dihedral != 1:
             notes.append("The horizontal flip of the dihedral case runs with p=0.5 always.")
-    if s.max_rotate or s.max_zoom > 1:
+    if s.max_rotate or s.max_zoom != s.min_zoom:
         steps.append(
-            f"K.RandomAffine(degrees={_fmt(s.max_rotate)}, scale=(1.0, {_fmt(s.max_zoom)}),"
+            f"K.RandomAffine(degrees={_fmt(s.max_rotate)},"
+            f" scale=({_fmt(s.min_zoom)}, {_fmt(s.max_zoom)}),"
             f" padding_mode='{mode}', align_corners=True, p={_fmt(s.p_affine)})"
         )
-        if s.max_rotate and s.max_zoom > 1:
+        if s.max_rotate and s.max_zoom != s.min_zoom:
             notes.append(
                 "RandomAffine rotates and zooms on one coin; this app tosses one for each."
             )
@@ -434,9 +447,9 @@ def kornia_code(s: AugSettings) -> tuple[str, list[str]]:
             notes.append(f"RandomPerspective pads with zeros: no '{mode}' padding.")
     steps += _kornia_lighting(s, notes)
     if s.cutout_holes:
-        area = _fmt(s.cutout_size**2)
+        lo, hi = (_fmt(side**2) for side in _cutout_sides(s))
         steps.append(
-            f"K.RandomErasing(scale=({area}, {area}), ratio=(1.0, 1.0), value=0.0,"
+            f"K.RandomErasing(scale=({lo}, {hi}), ratio=(1.0, 1.0), value=0.0,"
             f" p={_fmt(s.p_cutout)})"
         )
         if s.cutout_holes > 1:

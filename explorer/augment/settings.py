@@ -89,6 +89,7 @@ FIELD_LIMITS: dict[str, Limit] = {
     "p_dihedral": _PROB,
     "zoom_row": _POSITION,
     "zoom_col": _POSITION,
+    "min_zoom": Limit(float, 0.1, 1.0, why="below 1 the picture shrinks inside the tile"),
     "rand_crop": _FLAG,
     "max_brightness": _LIGHT,
     "p_brightness": _PROB,
@@ -111,6 +112,9 @@ FIELD_LIMITS: dict[str, Limit] = {
     "p_pad": _PROB,
     "cutout_holes": Limit(int, 0, MAX_CUTOUT_HOLES, why="0 = off"),
     "cutout_size": Limit(float, 0.0, 1.0, lo_open=True, why="a fraction of the tile's side"),
+    "cutout_size_min": Limit(
+        float, 0.0, 1.0, lo_open=True, optional=True, why="a fraction of the tile's side, or null"
+    ),
     "p_cutout": _PROB,
     "max_rgb": _NONNEG,
     "p_rgb": _PROB,
@@ -157,7 +161,9 @@ def check_setting(name: str, value: object) -> object:
         raise SettingsError(f"{name} must be a finite number, not {value!r}.", name)
     if not lim.inside(v):
         why = f": {lim.why}" if lim.why else ""
-        raise SettingsError(f"{name} must lie in {lim.interval()}, not {value!r}{why}.", name)
+        where = lim.interval()
+        where = f"lie in {where}" if where[0] in "[(" else f"be {where}"
+        raise SettingsError(f"{name} must {where}, not {value!r}{why}.", name)
     return v
 
 
@@ -188,6 +194,7 @@ class AugSettings:
     # zoom focus, 0..1 across the crop (None = random, as fastai's rand_zoom)
     zoom_row: float | None = None
     zoom_col: float | None = None
+    min_zoom: float = 1.0  # zoom uniform in [min_zoom, max_zoom]: below 1 zooms out (zoom_crop)
     # crop: where the square window sits in a non-square picture
     rand_crop: bool = True  # random position (fastai rand_crop) or the centre (crop_pad)
     # lighting beyond get_transforms
@@ -216,6 +223,7 @@ class AugSettings:
     # pixel transforms, applied last
     cutout_holes: int = 0  # cutout: 1..holes square holes set to 0 (0 = off)
     cutout_size: float = 0.2  # ... each this fraction of the tile's side
+    cutout_size_min: float | None = None  # side uniform in [this, cutout_size] (None = fixed)
     p_cutout: float = 1.0
     max_rgb: float = 0.0  # rgb_randomize: one channel replaced by noise up to a random level ≤ m
     p_rgb: float = 1.0
@@ -225,6 +233,12 @@ class AugSettings:
         # so equal settings hash equally whatever produced them
         for f in fields(self):
             object.__setattr__(self, f.name, check_setting(f.name, getattr(self, f.name)))
+        if self.cutout_size_min is not None and self.cutout_size_min > self.cutout_size:
+            raise SettingsError(
+                f"cutout_size_min ({self.cutout_size_min:g}) must not exceed cutout_size"
+                f" ({self.cutout_size:g}), the largest hole.",
+                "cutout_size_min",
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Every field by name, JSON-ready: `AugSettings.from_dict(s.to_dict()) == s`."""
