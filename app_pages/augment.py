@@ -7,8 +7,10 @@ Every setting lives in the URL and survives a page switch; settings files load a
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import partial
+from typing import Any
 
 import streamlit as st
 import torch
@@ -22,6 +24,7 @@ from explorer.plots import augment as plots
 from ui.tiles import data_url, tile_grid
 
 PAGE = "augment"  # url_path
+Photo = images.Image.Image
 N_TILES = 9
 SIZES = [64, 96, 128, 160, 224, 288, 352]
 GRID_LINES = 11  # lines of the sampling lattice drawn over the photo
@@ -120,7 +123,7 @@ GROUPS: dict[str, tuple[str, list[Knob]]] = {
     ),
 }
 KNOBS = [k for _, (_, knobs) in GROUPS.items() for k in knobs]
-PRESETS = {  # button label: (settings maker, tooltip)
+PRESETS: dict[str, tuple[Callable[[], aug.AugSettings], str]] = {  # label: (maker, tooltip)
     "Lesson": (aug.AugSettings.lesson, "The lesson's get_transforms(max_rotate=20, ...)."),
     "Defaults": (aug.AugSettings, "fastai v1's get_transforms() defaults."),
     "Off": (aug.AugSettings.off, "Every transform off: the centre crop only."),
@@ -131,13 +134,13 @@ def _key(name: str) -> str:
     return f"augment_{name}"
 
 
-def _widget_values(s: aug.AugSettings) -> dict[str, object]:
+def _widget_values(s: aug.AugSettings) -> dict[str, Any]:
     """The widget state (key -> value) that shows settings `s` (sliders hold multiples of their
     step, so 4/3 becomes 1.33)."""
     random_focus = s.zoom_row is None or s.zoom_col is None
-    focus = {"zoom_random": random_focus}
+    focus: dict[str, Any] = {"zoom_random": random_focus}
     focus |= {"zoom_row": 0.5, "zoom_col": 0.5} if random_focus else {}
-    out: dict[str, object] = {_key("padding"): s.padding_mode, _key("size"): s.size}
+    out: dict[str, Any] = {_key("padding"): s.padding_mode, _key("size"): s.size}
     for k in KNOBS:
         v = focus[k.field] if k.field in focus else getattr(s, k.field)
         if k.step is not None:
@@ -156,7 +159,7 @@ def page_settings() -> list[ui.state.Setting]:
             out.append(ui.state.flag(key, bool(lesson[key])))
         else:
             whole = isinstance(k.step, int)
-            default = int(lesson[key]) if whole else float(lesson[key])  # type: ignore[arg-type]
+            default = int(lesson[key]) if whole else float(lesson[key])
             out.append(ui.state.number(key, default, k.lo, k.hi, integer=whole))
     return out + [
         ui.state.choice(_key("padding"), "reflection", PADDING_MODES),
@@ -247,7 +250,7 @@ def settings_panel(photo_square: bool) -> aug.AugSettings:
 
     now = {k.field: st.session_state[_key(k.field)] for k in KNOBS}
     inert = plots.inert_controls(now, photo_square)
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     for i, (group, (explain, knobs)) in enumerate(GROUPS.items()):
         with st.expander(group, expanded=i < 2):
             st.caption(explain)
@@ -279,13 +282,12 @@ def settings_file(settings: aug.AugSettings) -> None:
             on_change=_load_settings_file,
             help="Any subset of the downloaded file's fields; the rest take fastai's defaults.",
         )
-    error = st.session_state.get(_key("settings_error"))
-    if error:
+    if error := st.session_state.get(_key("settings_error")):
         st.error(error)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _working_photo(photo: images.Image.Image) -> images.Image.Image:
+def _working_photo(photo: Photo) -> Photo:
     """The sidebar photo shrunk (antialiased) to a short side of at most 2 × the largest tile:
     hashing a big upload for every cached call would cost more than augmenting it."""
     limit = 2 * max(SIZES)
@@ -293,7 +295,7 @@ def _working_photo(photo: images.Image.Image) -> images.Image.Image:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _working_tensor(photo: images.Image.Image, size: int) -> torch.Tensor:
+def _working_tensor(photo: Photo, size: int) -> torch.Tensor:
     """The photo as a (3,H,W) tensor, shrunk (antialiased) so its short side is at most 2·size."""
     if min(photo.size) > 2 * size:
         photo = images.resize_short(photo, 2 * size)
@@ -306,9 +308,7 @@ def _draw(settings: aug.AugSettings, seed: int) -> aug.AugParams:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _draw_and_apply(
-    photo: images.Image.Image, settings: aug.AugSettings, seed: int
-) -> list[images.Image.Image]:
+def _draw_and_apply(photo: Photo, settings: aug.AugSettings, seed: int) -> list[Photo]:
     """The nine tiles of this draw as images."""
     x = _working_tensor(photo, settings.size)
     tiles = aug.apply(x, _draw(settings, seed), settings.size, settings.padding_mode)
@@ -316,7 +316,7 @@ def _draw_and_apply(
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _grid_tiles(photo: images.Image.Image, settings: aug.AugSettings, seed: int) -> list[dict]:
+def _grid_tiles(photo: Photo, settings: aug.AugSettings, seed: int) -> list[dict]:
     """What the tile grid shows: each tile as a JPEG data URL with every value drawn for it."""
     params = _draw(settings, seed)
     return [
@@ -331,23 +331,21 @@ def _grid_tiles(photo: images.Image.Image, settings: aug.AugSettings, seed: int)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _three_paddings(
-    photo: images.Image.Image, settings: aug.AugSettings, seed: int, tile: int
-) -> list[bytes]:
+def _three_paddings(photo: Photo, settings: aug.AugSettings, seed: int, tile: int) -> list[bytes]:
     """Tile `tile` of the draw rendered under each padding mode, as JPEG bytes."""
     x = _working_tensor(photo, settings.size)
     one = _draw(settings, seed)[tile]
     return [_jpeg(images.to_image(aug.apply(x, one, settings.size, m)[0])) for m in PADDING_MODES]
 
 
-def _mosaic_png(photo: images.Image.Image, settings: aug.AugSettings, seed: int) -> bytes:
+def _mosaic_png(photo: Photo, settings: aug.AugSettings, seed: int) -> bytes:
     """The grid as one PNG; only run when the download button is pressed (encoding takes ~0.2 s)."""
     tiles = _draw_and_apply(photo, settings, seed)
     stacked = torch.stack([images.to_tensor(t) for t in tiles])
     return _jpeg(images.to_image(aug.tile_mosaic(stacked)), "PNG")
 
 
-def _jpeg(img: images.Image.Image, fmt: str = "JPEG") -> bytes:
+def _jpeg(img: Photo, fmt: str = "JPEG") -> bytes:
     """The image as JPEG (quality 90, as st.image would) or `fmt` bytes."""
     buf = io.BytesIO()
     img.save(buf, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
@@ -355,9 +353,7 @@ def _jpeg(img: images.Image.Image, fmt: str = "JPEG") -> bytes:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _series(
-    photo: images.Image.Image, name: str, size: int, padding: str
-) -> tuple[list[bytes], list[str]]:
+def _series(photo: Photo, name: str, size: int, padding: str) -> tuple[list[bytes], list[str]]:
     params, labels = aug.magnitude_series(name)
     tiles = aug.apply(_working_tensor(photo, size), params, size, padding)
     return [_jpeg(images.to_image(t)) for t in tiles], labels
@@ -365,7 +361,7 @@ def _series(
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _one_vs_chain(
-    photo: images.Image.Image, angle: float, zoom: float, size: int, padding: str
+    photo: Photo, angle: float, zoom: float, size: int, padding: str
 ) -> dict[str, tuple[bytes, float]]:
     x = _working_tensor(photo, size)
     ref = aug.reference_resample(x, angle, zoom, size, padding)
@@ -379,16 +375,14 @@ def _one_vs_chain(
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _photo_source(photo: images.Image.Image, size: int) -> tuple[str, int, int]:
+def _photo_source(photo: Photo, size: int) -> tuple[str, int, int]:
     """The working photo as a JPEG data URL (plotly re-encodes a PIL image as PNG) and its size."""
     shown = images.to_image(_working_tensor(photo, size))
     return data_url(shown, quality=90), *shown.size
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _lattice(
-    photo: images.Image.Image, settings: aug.AugSettings, seed: int, tile: int
-) -> dict[str, object]:
+def _lattice(photo: Photo, settings: aug.AugSettings, seed: int, tile: int) -> dict[str, object]:
     """The lattice figure as a plotly dict: building and validating it costs ~30 ms, so once."""
     x = _working_tensor(photo, settings.size)
     pts = aug.grid_in_pixels(_draw(settings, seed)[tile], (x.shape[1], x.shape[2]), GRID_LINES)
@@ -401,7 +395,7 @@ def _pick_tile(i: int) -> None:  # a click on a tile selects it for the inspecto
 
 def tile_section(
     name: str,
-    photo: images.Image.Image,
+    photo: Photo,
     settings: aug.AugSettings,
     seed: int,
     original_wh: tuple[int, int],
@@ -437,7 +431,7 @@ def tile_section(
 
 
 @st.fragment
-def inspector(photo: images.Image.Image, settings: aug.AugSettings, seed: int, tile: int) -> None:
+def inspector(photo: Photo, settings: aug.AugSettings, seed: int, tile: int) -> None:
     """One tile: under three paddings, its matrices and lattice, or the export code (only the open
     tab is computed; a tab switch reruns this fragment alone)."""
     one = _draw(settings, seed)[tile]
@@ -450,9 +444,7 @@ def inspector(photo: images.Image.Image, settings: aug.AugSettings, seed: int, t
     ui.state.write_url(PAGE)
 
 
-def paddings_view(
-    photo: images.Image.Image, settings: aug.AugSettings, seed: int, tile: int
-) -> None:
+def paddings_view(photo: Photo, settings: aug.AugSettings, seed: int, tile: int) -> None:
     """One tile under the three padding modes."""
     shown = _three_paddings(photo, settings, seed, tile)
     for col, mode, img in zip(st.columns(3), PADDING_MODES, shown, strict=True):
@@ -463,9 +455,7 @@ def paddings_view(
     )
 
 
-def matrices_view(
-    photo: images.Image.Image, settings: aug.AugSettings, seed: int, tile: int
-) -> None:
+def matrices_view(photo: Photo, settings: aug.AugSettings, seed: int, tile: int) -> None:
     """The composed matrices of one tile and its sampling lattice over the photo."""
     one = _draw(settings, seed)[tile]
     x = _working_tensor(photo, settings.size)
@@ -483,7 +473,7 @@ def matrices_view(
     ui.show_code(aug.square_matrices, aug.warp_matrices, aug.homography)
 
 
-def export_view(photo: images.Image.Image, settings: aug.AugSettings, seed: int, tile: int) -> None:
+def export_view(photo: Photo, settings: aug.AugSettings, seed: int, tile: int) -> None:
     """The same settings as fastai v1, fastai v2 and torchvision code."""
     for title, fn in (
         ("fastai v1", aug.fastai_v1_code),
@@ -498,7 +488,7 @@ def export_view(photo: images.Image.Image, settings: aug.AugSettings, seed: int,
 
 
 @st.fragment
-def explorer_panel(name: str, photo: images.Image.Image, original_wh: tuple[int, int]) -> None:
+def explorer_panel(name: str, photo: Photo, original_wh: tuple[int, int]) -> None:
     """Settings and everything that depends on them; a fragment so sliders rerun only this."""
     left, right = st.columns([1, 2], gap="large")
     with left:
@@ -521,7 +511,7 @@ def explorer_panel(name: str, photo: images.Image.Image, original_wh: tuple[int,
 
 
 @st.fragment
-def transform_list(photo: images.Image.Image, size: int, padding: str) -> None:
+def transform_list(photo: Photo, size: int, padding: str) -> None:
     """One transform at five magnitudes, like fastai's "List of transforms" docs."""
     name = st.selectbox("Transform", list(aug.SERIES), key=_key("series"))
     with ui.user_errors("The list of transforms"):
@@ -537,7 +527,7 @@ def transform_list(photo: images.Image.Image, size: int, padding: str) -> None:
 
 
 @st.fragment
-def one_vs_chain(photo: images.Image.Image, size: int, padding: str) -> None:
+def one_vs_chain(photo: Photo, size: int, padding: str) -> None:
     """The crispness claim: one resample against three, both against a supersampled reference."""
     c1, c2 = st.columns(2)
     angle = c1.slider("Rotate (°)", -45.0, 45.0, step=1.0, key=_key("chain_angle"))

@@ -29,7 +29,7 @@ function tileElement(tile, i, columns, count, pick) {
   fig.tabIndex = 0;
   fig.dataset.index = String(i);
   fig.setAttribute("role", "listitem");
-  fig.setAttribute("aria-label", tile.title);
+  fig.setAttribute("aria-label", `${tile.title}: ${tile.caption}`);
   // the panel opens over a neighbour, so it never leaves the grid's box
   if (i % columns === columns - 1 && columns > 1) fig.classList.add("open-left");
   if (i >= count - columns && count > columns) fig.classList.add("open-up");
@@ -52,10 +52,10 @@ function tileElement(tile, i, columns, count, pick) {
 
 export default function ({ data, parentElement, setTriggerValue }) {
   const root = parentElement.querySelector(".tiles");
-  const { tiles, columns, selected } = data;
+  const { tiles, columns, selected, version } = data;
   // Rebuild only when the tiles changed: a rerun that only moves the selection keeps the DOM,
   // so the focused tile (and its open values) stays where the hand is.
-  const signature = JSON.stringify(tiles.map((t) => [t.src.length, t.src.slice(-48), t.title]));
+  const signature = `${version}:${columns}:${tiles.map((t) => t.caption).join("|")}`;
   if (root.dataset.signature !== signature) {
     root.dataset.signature = signature;
     root.style.setProperty("--columns", String(columns));

@@ -8,6 +8,7 @@ A click also selects the tile; Python hears that choice through `on_select`.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,7 +45,7 @@ def tile_grid(
 
     Args:
         tiles: one dict per tile: `src` (a data URL), `caption` (one line under the tile, cut to
-            fit; the whole text is its tooltip), `title` (the heading of its values) and `rows`, a
+            fit), `title` (the heading of its values) and `rows`, a
             list of [name, value text, changed] (rows with changed False are greyed out).
         key: the element's key (also its CSS class, `st-key-<key>`).
         columns: tiles per row.
@@ -58,8 +59,11 @@ def tile_grid(
         if on_pick is not None and isinstance(index, int) and 0 <= index < len(tiles):
             on_pick(index)
 
+    # a digest of the images lets the browser keep its DOM (and the open values) when only the
+    # selection changed
+    version = hashlib.blake2b("".join(t["src"] for t in tiles).encode(), digest_size=8).hexdigest()
     _COMPONENT(
         key=key,
-        data={"tiles": list(tiles), "columns": columns, "selected": selected},
+        data={"tiles": list(tiles), "columns": columns, "selected": selected, "version": version},
         on_picked_change=picked,
     )
