@@ -115,6 +115,16 @@ def test_untrained_model_size_views_channel_and_cell(page):
     # Once the person pauses, the channel is committed (one rerun) and lands in the URL.
     page.wait_for_function("() => new URL(location.href).searchParams.get('channel') === '511'")
     wait_for_run(page)
+    # The wheel over the picture steps through channels, also without a rerun.
+    page.evaluate(COUNT_RUNS)
+    canvas = browser.locator("canvas.picture")
+    canvas.scroll_into_view_if_needed()
+    canvas.hover()
+    page.mouse.wheel(0, -100)
+    browser.get_by_text("Channel 510", exact=True).wait_for()
+    assert page.evaluate("window.__runs") == 0
+    page.wait_for_function("() => new URL(location.href).searchParams.get('channel') === '510'")
+    wait_for_run(page)
 
     open_view(page, "What a cell sees")
     assert page.locator(MAIN).get_by_text("Cell (3, 3) of the 7×7 map").count() == 1
@@ -241,7 +251,27 @@ def test_odd_uploads_are_drawn_at_the_models_size(page, tmp_path):
 def test_screenshot_of_the_page(page):
     open_heatmap(page)
     open_view(page, "Channels")
-    page.locator(".st-key-heatmap_channels").get_by_text("Channel 0", exact=True).wait_for()
+    browser = page.locator(".st-key-heatmap_channels")
+    browser.get_by_text("Channel 0", exact=True).wait_for()
+    # Nearest interpolation in the browser equals overlay(..., interpolation="nearest") too.
+    drawn = browser.locator(".hm-channels")
+    before = int(drawn.get_attribute("data-drawn"))
+    page.locator(".st-key-heatmap_interp").get_by_text("nearest").click()
+    wait_for_run(page)
+    # The new look arrives as new data: wait until the browser has drawn with it.
+    page.wait_for_function(
+        "(n) => [...document.querySelectorAll('.st-key-heatmap_channels *')].some((e) =>"
+        " e.shadowRoot && Number(e.shadowRoot.querySelector('.hm-channels').dataset.drawn) > n)",
+        arg=before,
+    )
+    net, x, picture = untrained_at(352)
+    acts = hm.activations(net, x, "0")
+    expected = np.asarray(hm.overlay(picture, acts[0], interpolation="nearest"), dtype=np.int16)
+    got = canvas_pixels(page, ".st-key-heatmap_channels canvas.picture")
+    assert np.abs(got - expected).mean() < 0.5 and np.abs(got - expected).max() <= 3
+    page.locator(".st-key-heatmap_interp").get_by_text("bilinear").click()
+    wait_for_run(page)
+    browser.get_by_text("Channel 0", exact=True).wait_for()
     assert_no_exception(page)
     # Streamlit scrolls inside its main element: a tall viewport shows the whole page.
     page.set_viewport_size({"width": 1400, "height": 2600})
