@@ -256,7 +256,8 @@ def _fits(pg) -> dict:
         (r) => r.left >= rootBox.left - 1 && r.right <= rootBox.right + 1);
       return {
         overflowing: over,
-        canvasesOverlap: !(a.right <= b.left || b.right <= a.left),
+        canvasesOverlap: !(a.right <= b.left || b.right <= a.left
+          || a.bottom <= b.top || b.bottom <= a.top),
         canvasesInside: inside,
         eqScroll: eq.scrollWidth, eqClient: eq.clientWidth,
         digitPx: parseFloat(getComputedStyle(q('.cs-matrix span')[0]).fontSize),

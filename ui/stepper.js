@@ -214,6 +214,7 @@ function label(ctx, text, x, y, cell, rgb, font) {
   ctx.fillStyle = light ? "#111" : "#fff";
   // As large as the cell allows (digits are ~0.6 em wide), capped by `font`.
   const px = Math.floor((cell * 0.92) / Math.max(1.8, text.length * 0.6));
+  if (px < 7) return; // unreadable: the colour alone says it
   ctx.font = `${Math.min(font, px)}px sans-serif`;
   ctx.fillText(text, x + cell / 2, y + cell / 2 + 0.5);
 }
@@ -222,11 +223,10 @@ function draw(s) {
   const d = s.d;
   if (!d) return;
   const presenter = s.root.classList.contains("cs-presenter");
-  const width = s.root.clientWidth;
-  const figW = Math.max(60, (width - 24) / 2);
+  // Each picture fills its figure (side by side, or stacked when the page is narrow).
   const maxH = presenter ? 380 : 420;
-  drawInput(s, d, figW, maxH, presenter);
-  drawOutput(s, d, figW, maxH, presenter);
+  drawInput(s, d, Math.max(60, s.inCanvas.parentElement.clientWidth), maxH, presenter);
+  drawOutput(s, d, Math.max(60, s.outCanvas.parentElement.clientWidth), maxH, presenter);
   drawEquation(s, d);
   s.root.dataset.row = String(s.row);
   s.root.dataset.col = String(s.col);
