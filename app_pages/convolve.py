@@ -78,6 +78,7 @@ class Settings:
     method: str  # display range of the output
     padding: int
     mode: str
+    stride: int
 
 
 # --- state callbacks (run before the script, so they may set other widgets' values) -------------
@@ -261,6 +262,7 @@ def controls() -> Settings:
         method=cv.auto_display_method(kernel) if method == "auto" else method,
         padding=0 if padding_mode == "none" else 1,
         mode="zeros" if padding_mode == "none" else padding_mode,
+        stride=int(st.session_state["convolve_stride"]),
     )
 
 
@@ -285,7 +287,7 @@ def stepper_section(photo: images.Image.Image, s: Settings) -> None:
 
     A fragment, so a click (commit) or a presenter/speed change reruns only this.
     """
-    stride = int(st.session_state["convolve_stride"])
+    stride = s.stride
     t1, t2 = st.columns([1, 2])
     presenter = t1.toggle(
         "Presenter mode",
@@ -314,7 +316,7 @@ def stepper_section(photo: images.Image.Image, s: Settings) -> None:
         row, col = _position_sliders(oh, ow)
         grid = _grid(photo, size, s.colour, s.scale)
         step = cv.step(grid, s.kernel, row, col, s.padding, s.mode, stride)
-        st.metric(f"Output at row {row}, column {col}", cv.fmt(step.value))
+        st.metric(f"Output at row {row}, column {col}", data["out_text"][row * ow + col])
         h, w = grid.shape[-2:]
         st.caption(
             f"Shapes: input {tuple(grid.shape)} · kernel {tuple(s.kernel.shape)} · padded input "
@@ -329,7 +331,7 @@ def stepper_section(photo: images.Image.Image, s: Settings) -> None:
 def whole_image_section(photo_name: str, photo: images.Image.Image, s: Settings) -> None:
     """The same kernel on the whole photo, with the output-size formula."""
     st.header("Whole image")
-    stride = int(st.session_state["convolve_stride"])
+    stride = s.stride
     per_channel = False
     if s.kernel.ndim == 2 and s.colour == "rgb":
         per_channel = st.checkbox(

@@ -491,6 +491,10 @@ def test_stepper_data_equals_conv2d_at_every_position(mode, channels, stride, pa
     assert (d["oh"], d["ow"]) == tuple(want.shape)
     torch.testing.assert_close(torch.tensor(d["out"], dtype=torch.float64).view(want.shape), want)
     assert d["out_text"] == [_fmt_oracle(v) for v in want.flatten().tolist()]
+    for row in range(d["oh"]):  # `step`, which the committed panel shows, agrees
+        for col in range(d["ow"]):
+            value = cv.step(grid, kernel, row, col, padding, mode, stride).value
+            assert value == pytest.approx(d["out"][row * d["ow"] + col], rel=1e-5, abs=1e-3)
     # The padded grid rebuilt from its value table is F.pad's.
     x = grid if grid.ndim == 3 else grid[None]
     padded = F.pad(x[None].double(), (padding,) * 4, mode=FPAD_MODES[mode])[0] if padding else x
