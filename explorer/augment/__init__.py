@@ -41,13 +41,21 @@ from explorer.augment.geometry import (
 )
 from explorer.augment.params import DIHEDRAL_NAMES, AugParams, to_device
 from explorer.augment.pixel import (
+    Curve,
     cutout,
     cutout_mask,
     hash_uniform,
     lighting,
+    lighting_curves,
     rgb_randomize,
 )
-from explorer.augment.series import SERIES, magnitude_series, tile_mosaic
+from explorer.augment.series import (
+    SERIES,
+    SERIES_IDENTITY,
+    drop_point,
+    magnitude_series,
+    tile_mosaic,
+)
 from explorer.augment.settings import (
     FIELD_LIMITS,
     MAX_CUTOUT_HOLES,
@@ -70,9 +78,11 @@ __all__ = [
     "PADDING_MODES",
     "PAD_MODE",
     "SERIES",
+    "SERIES_IDENTITY",
     "AugParams",
     "AugSettings",
     "Augment",
+    "Curve",
     "Limit",
     "SettingsError",
     "affine_resample",
@@ -86,6 +96,7 @@ __all__ = [
     "cutout",
     "cutout_mask",
     "draw",
+    "drop_point",
     "export",
     "fastai_v1_code",
     "fastai_v2_code",
@@ -94,6 +105,7 @@ __all__ = [
     "homography",
     "kornia_code",
     "lighting",
+    "lighting_curves",
     "magnitude_series",
     "matrices",
     "pad_mode",

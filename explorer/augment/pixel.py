@@ -1,10 +1,13 @@
-"""Pixel transforms: lighting in logit space (like fastai), rgb_randomize and cutout.
+"""Pixel transforms: lighting in logit space (like fastai), rgb_randomize and cutout; the lighting
+transfer curves against torchvision's linear ColorJitter.
 
 They act on finished tiles, after the one resample. Their per-pixel noise is counter-based
 (`hash_uniform`), so saved parameters give the same noise on any device without a generator.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -98,3 +101,46 @@ def cutout(x: Tensor, params: AugParams) -> Tensor:
         (n, C, size, size), AugParams(n) -> (n, C, size, size)
     """
     return x * (1 - cutout_mask(params.to(x.device), x.shape[-1]).to(x))
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One lighting transfer function y = f(x) for a grey level x in [0, 1]."""
+
+    library: str  # "ours" (logit space, fastai) or "torchvision" (ColorJitter, linear)
+    kind: str  # "brightness" or "contrast"
+    factor: float  # ours: brightness b (0.5 = unchanged) or contrast c; torchvision: its factor
+    y: Tensor  # (n,) output grey level
+
+
+def lighting_curves(m: float, n: int = 101) -> tuple[Tensor, list[Curve]]:
+    """The transfer functions at both ends of a lighting magnitude `m`, ours against torchvision's.
+
+    Ours (fastai's `max_lighting=m`): brightness b in 0.5·(1 ± m) adds logit(b) to logit(x);
+    contrast c in [1-m, 1/(1-m)] multiplies logit(x); nothing leaves [0, 1], black and white stay.
+    torchvision's `ColorJitter(brightness=m, contrast=m)`: brightness multiplies x by f in
+    [1-m, 1+m] and contrast blends with the picture's mean grey (taken as 0.5 here), both clipped.
+
+    Returns:
+        (x: (n,) grey levels 0..1, eight curves: library × kind × low/high end).
+
+    Shape:
+        m, n -> (n,), [Curve with y (n,)]
+    """
+    if not 0 <= m < 1:
+        raise ValueError(f"A lighting magnitude lies in [0, 1), not {m}.")
+    x = torch.linspace(0, 1, n, dtype=torch.float64)
+    grid = x.view(1, 1, 1, n)
+    one, half = torch.ones(1, dtype=torch.float64), torch.full((1,), 0.5, dtype=torch.float64)
+    curves = []
+    for b in (0.5 * (1 - m), 0.5 * (1 + m)):
+        y = lighting(grid, torch.tensor([b], dtype=torch.float64), one).view(n)
+        curves.append(Curve("ours", "brightness", b, y))
+    for c in (1 - m, 1 / (1 - m)):
+        y = lighting(grid, half, torch.tensor([c], dtype=torch.float64)).view(n)
+        curves.append(Curve("ours", "contrast", c, y))
+    for f in (max(0.0, 1 - m), 1 + m):
+        curves.append(Curve("torchvision", "brightness", f, (x * f).clamp(0, 1)))
+    for f in (max(0.0, 1 - m), 1 + m):
+        curves.append(Curve("torchvision", "contrast", f, (f * x + (1 - f) * 0.5).clamp(0, 1)))
+    return x, curves

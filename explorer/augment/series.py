@@ -7,6 +7,7 @@ strong, so a strip of five tiles shows what its magnitude means.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -33,17 +34,34 @@ SERIES: dict[str, tuple[tuple[float, ...], str]] = {
     "cutout": ((0, 1, 2, 3, 4), "holes"),
     "rgb_randomize": ((0.0, 0.25, 0.5, 0.75, 1.0), "noise level of the red channel"),
 }
+# each transform's magnitude that leaves the picture unchanged (where a robustness sweep starts)
+SERIES_IDENTITY: dict[str, float] = {name: 0.0 for name in SERIES} | {
+    "brightness": 0.5,
+    "contrast": 1.0,
+    "zoom": 1.0,
+    "squish": 1.0,
+    "rand_resize_crop": 1.0,
+}
 
 
-def magnitude_series(name: str) -> tuple[AugParams, list[str]]:
-    """Five parameter sets applying only transform `name`, at the magnitudes in SERIES.
+def magnitude_series(
+    name: str, magnitudes: Sequence[float] | None = None
+) -> tuple[AugParams, list[str]]:
+    """Parameter sets applying only transform `name`, one per magnitude (default: SERIES').
+
+    Args:
+        name: a key of SERIES.
+        magnitudes: the values to show, in SERIES' units (e.g. a robustness sweep from the
+            SERIES_IDENTITY value outwards); None for SERIES' five.
 
     Returns:
-        (AugParams with n=5, one caption per magnitude). Raises ValueError for an unknown name.
+        (AugParams with one set per magnitude, one caption each). Raises ValueError for an unknown
+        name.
     """
     if name not in SERIES:
         raise ValueError(f"No series for {name!r}; choose one of {', '.join(SERIES)}.")
-    mags, unit = SERIES[name]
+    default, unit = SERIES[name]
+    mags = tuple(default if magnitudes is None else magnitudes)
     v = torch.tensor(mags, dtype=torch.float64)
     p = AugParams.identity(len(mags))
     if name == "brightness":
@@ -81,6 +99,31 @@ def magnitude_series(name: str) -> tuple[AugParams, list[str]]:
         p.rgb_on, p.rgb, p.seed = v > 0, v, torch.full((len(mags),), 7)
     labels = [f"{DIHEDRAL_NAMES[int(m)]}" if name == "dihedral" else f"{unit}: {m:g}" for m in mags]
     return p, labels
+
+
+def drop_point(
+    magnitudes: Sequence[float], accuracy: Sequence[float], drop: float = 5.0
+) -> float | None:
+    """The magnitude where accuracy first falls `drop` points below its value at the first one.
+
+    Between two measured magnitudes the crossing is interpolated linearly: "where the picture
+    stops being recognisable", measured. None when it never falls that far.
+
+    Args:
+        magnitudes: increasing strengths, the first one the unchanged picture (or the weakest).
+        accuracy: the model's accuracy (in %) at each magnitude.
+        drop: how many percentage points count as "no longer recognised".
+    """
+    if len(magnitudes) != len(accuracy) or not magnitudes:
+        raise ValueError("Give one accuracy per magnitude, at least one.")
+    limit = accuracy[0] - drop
+    for i in range(1, len(accuracy)):
+        a0, a1 = accuracy[i - 1], accuracy[i]
+        if a1 <= limit:
+            m0, m1 = magnitudes[i - 1], magnitudes[i]
+            t = 1.0 if a0 == a1 else (a0 - limit) / (a0 - a1)
+            return m0 + t * (m1 - m0)
+    return None
 
 
 def tile_mosaic(tiles: Tensor, ncols: int = 3, gap: int = 4, fill: float = 1.0) -> Tensor:
