@@ -119,10 +119,13 @@ class Augment(nn.Module):
     Put it after your DataLoader, on the batch's device (the GPU): the parameters are drawn on
     the CPU (a few hundred numbers), and only the batch itself is resampled, once, on its device::
 
-        aug = Augment(AugSettings.lesson(size=224))
+        from explorer.augment import Augment, AugSettings
+        from explorer.images import normalize
+
+        aug = Augment(AugSettings.lesson(size=224))  # or AugSettings.from_json(saved_text)
         gen = torch.Generator().manual_seed(0)  # a CPU generator: reproducible epochs
-        for xb, yb in loader:  # xb: (B, 3, H, W) uint8 or float in [0, 1]
-            xb = aug(xb.to("cuda", non_blocking=True), gen)  # (B, 3, 224, 224) float
+        for xb, yb in loader:  # xb: (B, 3, H, W) uint8 or float in [0, 1], all one H×W
+            xb = aug(xb.to("cuda", non_blocking=True), gen)  # (B, 3, 224, 224) float on the GPU
             loss = loss_fn(model(normalize(xb)), yb.to("cuda"))
 
     In eval mode (`aug.eval()`) it only centre-crops and resizes, the validation path.
