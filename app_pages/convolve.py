@@ -29,7 +29,7 @@ RANGES = {
     "symmetric around 0": "symmetric",
     "1st–99th percentile": "percentile",
 }
-SPEEDS = [5, 10, 20, 30, 60]  # Play: output pixels per second, one per frame
+SPEEDS = [10, 15, 20, 30, 60]  # Play: output pixels per second, one per frame (≥ 10 fps)
 PRESENTER_GRID = 12  # presenter mode: fewer, bigger cells
 WHOLE_MAX_SIDE = 1024  # the whole-image demo shrinks bigger photos so a rerun stays quick
 IMAGENET = filters.IMAGENET
