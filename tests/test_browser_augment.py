@@ -25,6 +25,7 @@ def _tiles(pg) -> list[tuple[str, str]]:
     """(img src, caption) of the 3×3 grid (the tile component), in order."""
     out = []
     figures = pg.locator(".st-key-augment_tiles figure.tile")
+    figures.nth(8).wait_for(state="attached")  # the component's JS draws them after the run
     for i in range(figures.count()):
         fig = figures.nth(i)
         text = fig.locator("figcaption").inner_text()
@@ -248,6 +249,7 @@ def test_hovering_a_tile_shows_the_values_drawn_for_it(page):
     open_page(pg, "Augmentation")
     params = aug.draw(aug.AugSettings.lesson(), 9, torch.Generator().manual_seed(0))
     figures = pg.locator(".st-key-augment_tiles figure.tile")
+    figures.nth(8).wait_for(state="attached")  # the component's JS draws them after the run
     assert figures.count() == 9
     for i in (0, 4, 8):
         figures.nth(i).hover()
