@@ -162,54 +162,6 @@ def test_source_index_rebuilds_f_pad(mode, n):
 
 
 @pytest.mark.parametrize(
-    ("h", "w", "kshape", "padding", "stride"),
-    [
-        (3, 3, (2, 2), 0, 1),
-        (4, 4, (3, 3), 1, 1),
-        (5, 6, (3, 3), 1, 2),
-        (4, 5, (3, 2, 2), 0, 1),
-        (6, 4, (2, 3, 3), 2, 3),
-    ],
-)
-def test_conv_matrix_times_image_is_convolution(h, w, kshape, padding, stride):
-    g = _gen(h * w)
-    kernel = torch.randn(kshape, generator=g, dtype=torch.float64)
-    c = kshape[0] if len(kshape) == 3 else 1
-    img = torch.rand((c, h, w) if len(kshape) == 3 else (h, w), generator=g, dtype=torch.float64)
-    cm = cmx.conv_matrix(h, w, kernel, padding, stride)
-    want = _conv_oracle(img, kernel, padding, "zeros", stride)
-    assert cm.out_shape == tuple(want.shape)
-    assert cm.matrix.shape == (want.numel(), c * h * w)
-    torch.testing.assert_close((cm.matrix @ img.flatten()).view(cm.out_shape), want)
-    # The tying map names the kernel entry in every non-structural cell, and nothing else.
-    tied = cm.tying >= 0
-    torch.testing.assert_close(cm.matrix[tied], kernel.flatten()[cm.tying[tied]])
-    assert bool((cm.matrix[~tied] == 0).all())
-    for row in cm.tying:
-        used = row[row >= 0]
-        assert used.unique().numel() == used.numel()  # one weight per input pixel per output
-
-
-def test_conv_matrix_lesson_layout_by_hand():
-    # 3×3 image, 2×2 kernel (weights 0..3 = α β γ δ): output (0,0) reads pixels 0 1 3 4, etc.
-    cm = cmx.conv_matrix(3, 3, torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
-    want = torch.tensor(
-        [
-            [0, 1, -1, 2, 3, -1, -1, -1, -1],
-            [-1, 0, 1, -1, 2, 3, -1, -1, -1],
-            [-1, -1, -1, 0, 1, -1, 2, 3, -1],
-            [-1, -1, -1, -1, 0, 1, -1, 2, 3],
-        ]
-    )
-    assert torch.equal(cm.tying, want)
-
-
-def test_conv_matrix_too_large_refused():
-    with pytest.raises(ValueError, match="too large"):
-        cmx.conv_matrix(200, 200, torch.ones(3, 3))
-
-
-@pytest.mark.parametrize(
     ("args", "want"),
     [
         ((5, 5, 3, 1, 1), (5, 5)),
@@ -363,30 +315,6 @@ def test_display_range():
     torch.testing.assert_close(out, torch.tensor([0.0, 0.25, 0.5, 1.0]))
 
 
-def test_first_conv_and_filter_pictures():
-    model = nn.Sequential(
-        nn.Sequential(nn.Conv2d(3, 10, 7, bias=False), nn.ReLU()), nn.Linear(2, 2)
-    )
-    conv = filters.first_conv(model)
-    assert conv is model[0][0]
-    with pytest.raises(ValueError, match="no convolution"):
-        filters.first_conv(nn.Linear(2, 2))
-    imgs = filters.filter_images(conv.weight)
-    assert imgs.shape == (10, 3, 7, 7)
-    flat = imgs.flatten(1)
-    torch.testing.assert_close(flat.min(1).values, torch.zeros(10))
-    torch.testing.assert_close(flat.max(1).values, torch.ones(10))
-    # min-max is monotone: the brightest cell of the picture is the largest weight.
-    w0 = conv.weight[0].detach().flatten()
-    assert flat[0].argmax() == w0.argmax()
-    grid = filters.filter_grid(conv.weight, cols=4, zoom=2, gap=1)
-    assert grid.shape == (3, 3 * 15 - 1, 4 * 15 - 1)
-    torch.testing.assert_close(
-        grid[:, 15:29, 0:14], imgs[4].repeat_interleave(2, 1).repeat_interleave(2, 2)
-    )
-    assert bool((grid[:, 14, :] == 1).all())  # the gap row is white
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_matches_cpu():
     g = _gen(10)
@@ -406,30 +334,6 @@ def test_cuda_matches_cpu():
     )
 
 
-def test_conv_as_matmul_agrees_with_conv2d():
-    img = torch.randint(0, 10, (4, 4), generator=_gen(11)).double()
-    k = torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, 1.0], [2.0, 1.0, -1.0]], dtype=torch.float64)
-    check = cmx.conv_as_matmul(img, k, padding=1)
-    assert check.cm.matrix.shape == (16, 16)
-    assert check.equal
-    torch.testing.assert_close(check.product, _conv_oracle(img, k, 1, "zeros", 1))
-    torch.testing.assert_close(check.reference, _conv_oracle(img, k, 1, "zeros", 1))
-    rgb = torch.rand(3, 3, 3, generator=_gen(12), dtype=torch.float64)
-    check = cmx.conv_as_matmul(rgb, k[:2, :2], stride=1)
-    assert check.cm.matrix.shape == (4, 27)
-    torch.testing.assert_close(
-        check.product, F.conv2d(rgb[None], k[:2, :2].expand(1, 3, 2, 2))[0, 0]
-    )
-
-
-def test_matmul_example():
-    img, k = cmx.matmul_example(4, 3, seed=5)
-    again, _ = cmx.matmul_example(4, 3, seed=5)
-    assert torch.equal(img, again) and img.shape == (4, 4)
-    assert bool(((img >= 0) & (img <= 9) & (img == img.round())).all())
-    assert k.tolist() == [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
-
-
 def test_filled_until_and_channel_sums():
     out = torch.arange(12.0).view(3, 4)
     part = cv.filled_until(out, 1, 1)
@@ -445,18 +349,6 @@ def test_filled_until_and_channel_sums():
     assert cv.step(img[0], k[0], 0, 0).channel_sums == pytest.approx(
         (cv.step(img[0], k[0], 0, 0).value,)
     )
-
-
-def test_apply_filter_normalises_then_pads_like_conv1():
-    g = _gen(13)
-    img = torch.rand(3, 12, 10, generator=g)
-    conv = nn.Conv2d(3, 4, 7, stride=2, padding=3, bias=False)
-    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-    x = (img - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
-    with torch.no_grad():
-        want = conv(x[None])[0, 2]
-    got = filters.apply_filter(img, conv.weight[2], mean, std, stride=2)
-    torch.testing.assert_close(got, want)
 
 
 def test_auto_display_method_follows_the_kernel_sum():
