@@ -87,12 +87,16 @@ function update(s, d) {
   s.speed = Math.max(1, d.speed || 20);
   s.root.classList.toggle("cs-presenter", !!d.presenter);
   const committed = `${d.row},${d.col}`;
-  // Python's position wins only when it changed (a slider, a new grid): otherwise the window
-  // stays where the hand or Play left it.
-  if (fresh || committed !== s.committed) {
+  // Python's position wins only when it changed (a click, a slider, a link): otherwise the
+  // window stays where the hand or Play left it, also under a new kernel or padding.
+  if (committed !== s.committed) {
     s.committed = committed;
-    s.row = Math.min(Math.max(d.row, 0), d.oh - 1);
-    s.col = Math.min(Math.max(d.col, 0), d.ow - 1);
+    s.row = d.row;
+    s.col = d.col;
+  }
+  if (fresh) {
+    s.row = Math.min(Math.max(s.row, 0), d.oh - 1);
+    s.col = Math.min(Math.max(s.col, 0), d.ow - 1);
   }
   s.inCap.textContent = d.pad ? `input (orange = ${d.mode} padding)` : "input (no padding)";
   draw(s);

@@ -16,7 +16,7 @@ import streamlit as st
 
 _HERE = Path(__file__).parent
 _render = st.components.v2.component(
-    "cnn_explorer.convolve_stepper",
+    "convolve_stepper",
     html='<div class="cs"></div>',
     css=(_HERE / "stepper.css").read_text(encoding="utf-8"),
     js=(_HERE / "stepper.js").read_text(encoding="utf-8"),
