@@ -7,7 +7,7 @@ fastai, and the pixel transforms (rgb_randomize, cutout) come last.
 Modules: settings (AugSettings, validation, JSON), params (AugParams), draw, geometry (matrices,
 homography, sampling grid), pixel (lighting, rgb_randomize, cutout), apply (apply, Augment),
 compare (one resample vs a chain, PSNR), series (magnitude strips), export (code for other
-libraries). Everything below is importable from `explorer.augment` directly.
+libraries), run_export (those pipelines run on a picture). Everything below is importable from `explorer.augment` directly.
 """
 
 from explorer.augment.apply import (
@@ -49,6 +49,12 @@ from explorer.augment.pixel import (
     lighting_curves,
     rgb_randomize,
 )
+from explorer.augment.run_export import (
+    RUNNABLE_TARGETS,
+    LibraryUnavailable,
+    load_export,
+    render_export,
+)
 from explorer.augment.series import (
     SERIES,
     SERIES_IDENTITY,
@@ -77,12 +83,14 @@ __all__ = [
     "PADDING_HELP",
     "PADDING_MODES",
     "PAD_MODE",
+    "RUNNABLE_TARGETS",
     "SERIES",
     "SERIES_IDENTITY",
     "AugParams",
     "AugSettings",
     "Augment",
     "Curve",
+    "LibraryUnavailable",
     "Limit",
     "SettingsError",
     "affine_resample",
@@ -106,12 +114,14 @@ __all__ = [
     "kornia_code",
     "lighting",
     "lighting_curves",
+    "load_export",
     "magnitude_series",
     "matrices",
     "pad_mode",
     "project",
     "psnr",
     "reference_resample",
+    "render_export",
     "resample",
     "rgb_randomize",
     "sampling_grid",
