@@ -7,7 +7,8 @@ fastai, and the pixel transforms (rgb_randomize, cutout) come last.
 Modules: settings (AugSettings, validation, JSON), params (AugParams), draw, geometry (matrices,
 homography, sampling grid), pixel (lighting, rgb_randomize, cutout), apply (apply, Augment),
 compare (one resample vs a chain, PSNR), series (magnitude strips), export (code for other
-libraries), run_export (those pipelines run on a picture). Everything below is importable from `explorer.augment` directly.
+libraries), run_export (those pipelines run on a picture). Everything below is importable from
+`explorer.augment` directly.
 """
 
 from explorer.augment.apply import (
