@@ -122,7 +122,14 @@ def test_hover_keys_and_buttons_move_the_window_without_a_rerun(page):
     pg.wait_for_timeout(500)
     assert pg.evaluate("window.__runs") == 0
     assert _metric(pg) == ("Output at row 0, column 0", _expected(0, 0))  # nothing committed
+    # A new kernel (a rerun, new data) keeps the window where the hand left it.
+    _choose(pg, "convolve_preset", "blur")
+    _eventually(pg, lambda: _assert_sum(pg, (15, 23), _expected(15, 23, BLUR)))
     assert_no_exception(pg)
+
+
+def _assert_sum(pg, where: tuple[int, int], text: str) -> None:
+    assert _where(pg) == where and _sum(pg) == text
 
 
 def _check_at(pg, row: int, col: int) -> None:
