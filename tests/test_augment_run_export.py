@@ -60,3 +60,13 @@ def test_a_missing_library_is_one_sentence_for_the_page(monkeypatch):
     with pytest.raises(A.LibraryUnavailable, match="kornia is not installed") as info:
         A.render_export(A.AugSettings(), "kornia", _picture())
     assert isinstance(info.value, UserError)
+
+
+@pytest.mark.parametrize("target", A.RUNNABLE_TARGETS)
+def test_a_resize_crop_that_sometimes_runs_still_gives_size_square_tiles(target):
+    # a skipped RandomResizedCrop would leave the picture at its own size (and the tiles would not
+    # stack): the exports always run it and say so
+    s = A.AugSettings.off(size=16, max_resize_crop=2.0, p_resize_crop=0.5)
+    assert A.render_export(s, target, _picture(), n=12, seed=1).shape == (12, 3, 16, 16)
+    _, notes = A.export(s, target)
+    assert any("p_resize_crop" in n for n in notes)

@@ -225,6 +225,8 @@ def torchvision_code(s: AugSettings) -> tuple[str, list[str]]:
             f"v2.RandomResizedCrop({s.size}, scale=({_fmt(1 / s.max_resize_crop)}, 1.0),"
             f" ratio=(1/{r}, {r}), antialias=True)"
         )
+        if s.p_resize_crop < 1:
+            notes.append("RandomResizedCrop always runs: p_resize_crop has no equivalent there.")
     else:
         steps.append(f"v2.Resize({s.size}, antialias=True)")
         if s.rand_crop or s.pad:
@@ -267,25 +269,30 @@ def torchvision_code(s: AugSettings) -> tuple[str, list[str]]:
         )
         if s.cutout_holes > 1:
             notes.append("RandomErasing cuts one hole, not several.")
-    missing = [
-        name
-        for name, on in (
-            ("squish", s.max_squish > 1),
-            ("tilt", s.max_tilt > 0),
-            ("skew", s.max_skew > 0),
-            ("jitter", s.max_jitter > 0),
-            ("rgb_randomize", s.max_rgb > 0),
-            ("extra brightness/contrast", s.max_brightness > 0 or s.max_contrast > 0),
-            ("zoom focus", s.zoom_row is not None or s.zoom_col is not None),
-        )
-        if on
-    ]
-    if missing:
-        notes.append("No torchvision equivalent for: " + ", ".join(missing) + ".")
+    notes += _missing(
+        "torchvision",
+        {
+            "squish": s.max_squish > 1,
+            "tilt": s.max_tilt > 0,
+            "skew": s.max_skew > 0,
+            "jitter": s.max_jitter > 0,
+            "rgb_randomize": s.max_rgb > 0,
+            "extra brightness/contrast": s.max_brightness > 0 or s.max_contrast > 0,
+            "zoom focus": s.zoom_row is not None or s.zoom_col is not None,
+        },
+    )
     body = "".join(f"    {step},\n" for step in steps)
     head = "import torch\nfrom torchvision.transforms import v2\n\n"
     code = f"{head}transform = v2.Compose([\n{body}])\n"
     return code, notes
+
+
+def _resize_crop_notes(s: AugSettings) -> list[str]:
+    """What RandomResizedCrop (albumentations, kornia) does differently from rand_resize_crop."""
+    notes = ["RandomResizedCrop's scale is a fraction of the whole picture, not its square."]
+    if s.p_resize_crop < 1:
+        notes.append("RandomResizedCrop always runs: p_resize_crop has no equivalent there.")
+    return notes
 
 
 def _without_equivalent(s: AugSettings) -> dict[str, bool]:
@@ -351,13 +358,11 @@ def albumentations_code(s: AugSettings) -> tuple[str, list[str]]:
         steps.append(f"A.Pad(padding={s.pad}, border_mode={border}, p={_fmt(s.p_pad)})")
     if s.max_resize_crop > 1:
         r, lo = _fmt(s.resize_crop_ratio), _fmt(1 / s.max_resize_crop)
+        # always (p=1): skipped, it would leave the picture at its own size, not size × size
         steps.append(
-            f"A.RandomResizedCrop(size=({size}, {size}), scale=({lo}, 1.0),"
-            f" ratio=(1/{r}, {r}), p={_fmt(s.p_resize_crop)})"
+            f"A.RandomResizedCrop(size=({size}, {size}), scale=({lo}, 1.0), ratio=(1/{r}, {r}))"
         )
-        notes.append(
-            "RandomResizedCrop's scale is a fraction of the whole picture, not its square."
-        )
+        notes += _resize_crop_notes(s)
     else:
         steps.append(f"A.SmallestMaxSize(max_size={size})")
         crop = "RandomCrop" if s.rand_crop else "CenterCrop"
@@ -465,13 +470,9 @@ def _kornia_crop(s: AugSettings, notes: list[str]) -> list[str]:
     size = s.size
     if s.max_resize_crop > 1:
         r, lo = _fmt(s.resize_crop_ratio), _fmt(1 / s.max_resize_crop)
-        notes.append(
-            "RandomResizedCrop's scale is a fraction of the whole picture, not its square."
-        )
-        return [
-            f"K.RandomResizedCrop(({size}, {size}), scale=({lo}, 1.0), ratio=(1/{r}, {r}),"
-            f" p={_fmt(s.p_resize_crop)})"
-        ]
+        notes += _resize_crop_notes(s)
+        # always (p=1): skipped, it would leave the picture at its own size, not size × size
+        return [f"K.RandomResizedCrop(({size}, {size}), scale=({lo}, 1.0), ratio=(1/{r}, {r}))"]
     steps = [f"K.Resize({size}, side='short', antialias=True)"]
     if s.rand_crop or s.pad:
         pad = f", padding={s.pad}, padding_mode='{PAD_MODE[s.padding_mode]}'" if s.pad else ""
