@@ -70,3 +70,17 @@ def test_a_resize_crop_that_sometimes_runs_still_gives_size_square_tiles(target)
     assert A.render_export(s, target, _picture(), n=12, seed=1).shape == (12, 3, 16, 16)
     _, notes = A.export(s, target)
     assert any("p_resize_crop" in n for n in notes)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_every_library_runs_random_settings(seed):
+    """Whatever the settings (drawn across every field's range), each export runs and gives
+    size-square tiles: no combination of values makes a library refuse its arguments."""
+    from tests.test_augment_settings import _random_settings
+
+    s = _random_settings(seed)
+    s = A.AugSettings.from_dict({**s.to_dict(), "size": 16 + 4 * seed})
+    for target in A.RUNNABLE_TARGETS:
+        tiles = A.render_export(s, target, _picture(), n=3, seed=seed)
+        assert tiles.shape == (3, 3, s.size, s.size), target
+        assert torch.isfinite(tiles).all()
