@@ -53,9 +53,28 @@ def open_page(pg, title: str) -> None:
     wait_for_run(pg)
 
 
-def screenshot(pg, name: str) -> Path:
+def screenshot(pg, name: str, full: bool = True) -> Path:
+    """Save tests/screenshots/NAME.png once every lazy element is drawn.
+
+    Streamlit scrolls inside its main element, so Playwright's full_page sees only the viewport:
+    with `full`, the viewport is stretched to the page's height for the shot, then restored.
+    """
     wait_for_widgets(pg)
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
-    pg.screenshot(path=str(path), full_page=True)
+    vp = pg.viewport_size
+    height = pg.evaluate(
+        "() => { const m = document.querySelector(\"[data-testid='stMain']\");"
+        " return m ? m.scrollHeight : document.body.scrollHeight; }"
+    )
+    stretch = full and vp is not None and height > vp["height"]
+    if stretch:
+        pg.set_viewport_size({"width": vp["width"], "height": min(int(height), 8000)})
+        pg.wait_for_timeout(400)
+        wait_for_widgets(pg)
+    try:
+        pg.screenshot(path=str(path), full_page=True)
+    finally:
+        if stretch:
+            pg.set_viewport_size(vp)
     return path
