@@ -2,6 +2,7 @@
 
 - `hooks`: `hooked` (the one hook context manager) and `model_lock`;
 - `maps`: activations, Grad-CAM (the lesson's variant and fastai's library variant), rankings;
+- `methods`: the CAM family (`CAM_METHODS`, `cam_map`): Grad-CAM++, XGrad-CAM, HiResCAM, ...;
 - `cells`: the image region and receptive field of a map cell;
 - `overlay`: the model's input crop, colormaps, overlays, the channel sprite and image encoding.
 """
@@ -17,7 +18,7 @@ from explorer.heatmap.cells import (
     cell_regions,
     receptive_field,
 )
-from explorer.heatmap.hooks import Hook, LayerError, find_layer, hooked, model_lock
+from explorer.heatmap.hooks import Hook, LayerError, evaluating, find_layer, hooked, model_lock
 from explorer.heatmap.maps import (
     RANKINGS,
     VARIANTS,
@@ -36,6 +37,21 @@ from explorer.heatmap.maps import (
     rank_channels,
     top_predictions,
 )
+from explorer.heatmap.methods import (
+    CAM_METHODS,
+    GRADIENT_METHODS,
+    METHOD_NOTES,
+    SLOW_METHODS,
+    cam_map,
+    eigen_cam,
+    forward_acts,
+    gradcampp_weights,
+    gradient_cam,
+    method_map,
+    normalise_channels,
+    score_cam,
+    score_weights,
+)
 from explorer.heatmap.overlay import (
     COLORMAPS,
     SizeError,
@@ -50,6 +66,20 @@ from explorer.heatmap.overlay import (
 )
 
 __all__ = [
+    "CAM_METHODS",
+    "GRADIENT_METHODS",
+    "METHOD_NOTES",
+    "SLOW_METHODS",
+    "cam_map",
+    "eigen_cam",
+    "evaluating",
+    "forward_acts",
+    "gradcampp_weights",
+    "gradient_cam",
+    "method_map",
+    "normalise_channels",
+    "score_cam",
+    "score_weights",
     "COLORMAPS",
     "RANKINGS",
     "SHORTCUTS",

@@ -184,6 +184,37 @@ class Hook:
 
 
 @contextmanager
+def evaluating(
+    model: nn.Module, no_grad_params: bool = True, lock: threading.RLock | None = None
+) -> Iterator[nn.Module]:
+    """Hold the model's lock with the model in eval mode (and, by default, no parameter requiring
+    a gradient); on the way out every training flag and `requires_grad` is put back as it was.
+
+    Args:
+        model: the network.
+        no_grad_params: switch `requires_grad` off for every parameter inside.
+        lock: the lock to hold; default `model_lock(model)`.
+
+    Yields:
+        The model itself.
+    """
+    with lock or model_lock(model):
+        training = [(m, m.training) for m in model.modules()]
+        flags = [(p, p.requires_grad) for p in model.parameters()]
+        try:
+            model.eval()
+            if no_grad_params:
+                for p, _ in flags:
+                    p.requires_grad_(False)
+            yield model
+        finally:
+            for m, was_training in training:
+                m.training = was_training
+            for p, flag in flags:
+                p.requires_grad_(flag)
+
+
+@contextmanager
 def hooked(
     model: nn.Module, layer: str, grad: bool = False, lock: threading.RLock | None = None
 ) -> Iterator[Hook]:
@@ -206,22 +237,12 @@ def hooked(
         costly way: autograd then records every layer).
     """
     module = find_layer(model, layer)
-    with lock or model_lock(model):
-        training = [(m, m.training) for m in model.modules()]
-        flags = [(p, p.requires_grad) for p in model.parameters()]
+    with evaluating(model, no_grad_params=grad, lock=lock):
         hook = Hook(model, layer, grad)
         hook._handles.append(module.register_forward_hook(hook._on_forward))
         try:
-            model.eval()
-            if grad:
-                for p, _ in flags:
-                    p.requires_grad_(False)
             yield hook
         finally:
             for handle in hook._handles:
                 handle.remove()
             hook._handles.clear()
-            for m, was_training in training:
-                m.training = was_training
-            for p, flag in flags:
-                p.requires_grad_(flag)

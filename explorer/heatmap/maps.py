@@ -114,7 +114,8 @@ def contributions(acts: Tensor, weights: Tensor) -> Tensor:
 
 
 def heat(acts: Tensor, grads: Tensor | None, kind: str = "mean") -> Tensor:
-    """One map to show: the lesson's mean activation (`mean`) or a Grad-CAM variant.
+    """One map to show: the lesson's mean activation (`mean`), a Grad-CAM variant (`lesson`,
+    `library`) or a CAM method that needs only these tensors (any but Score-CAM).
 
     Shape:
         acts, grads: (C, h, w) -> (h, w)
@@ -123,7 +124,11 @@ def heat(acts: Tensor, grads: Tensor | None, kind: str = "mean") -> Tensor:
         return acts.mean(0)
     if grads is None:
         raise ValueError(f"The {kind} map needs the gradients.")
-    return cam(acts, grads, kind)
+    if kind in VARIANTS:
+        return cam(acts, grads, kind)
+    from explorer.heatmap.methods import method_map  # methods builds on this module
+
+    return method_map(acts, grads, kind)
 
 
 def cam(acts: Tensor, grads: Tensor, variant: str = "lesson") -> Tensor:

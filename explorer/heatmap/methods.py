@@ -1,0 +1,240 @@
+"""The CAM family: Grad-CAM and the methods people reach for instead, each as one small formula
+over one layer's activations (and gradients), behind one call, `cam_map`.
+
+Every map is at the layer's resolution, non-negative (ReLU applied) and not normalised. The
+lesson's own map (mean over channels, no ReLU) stays in `maps.cam(..., "lesson")`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from explorer.heatmap.hooks import evaluating, hooked
+from explorer.heatmap.maps import ClassIndexError, capture
+
+CAM_METHODS = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "scorecam", "eigencam")
+GRADIENT_METHODS = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam")
+SLOW_METHODS = ("scorecam",)  # one forward pass per channel
+SCORE_BATCH = 64  # masked images per forward pass in Score-CAM
+EPS = 1e-8  # keeps divisions by an all-zero channel finite (torchcam's value)
+
+METHOD_NOTES = {
+    "gradcam": "Grad-CAM (Selvaraju et al.): channels weighted by their mean gradient, summed, "
+    "ReLU. The same as fastai's `GradCAM` and the page's library variant.",
+    "gradcam++": "Grad-CAM++ (Chattopadhyay et al.): each channel's weight sums only its positive "
+    "gradients, each scaled by α = g² / (2g² + g³·ΣA), so small objects count as much as big ones.",
+    "xgradcam": "XGrad-CAM (Fu et al.): weight = Σ(gradient × activation) / Σ activation.",
+    "hirescam": "HiResCAM (Draelos & Carin): gradient × activation at every cell, summed over "
+    "channels, no averaging, so the map shows exactly what adds to the score.",
+    "layercam": "LayerCAM (Jiang et al.): positive gradient × activation at every cell, summed.",
+    "scorecam": "Score-CAM (Wang et al.): no gradients; each channel, stretched over the image as "
+    "a mask, is shown to the network, and the class score it keeps is its weight (slow: one "
+    "forward per channel).",
+    "eigencam": "Eigen-CAM (Muhammad & Yeasin): the first principal component of the activations, "
+    "class-agnostic; its sign is chosen to agree with the mean activation.",
+}
+
+
+def _check_method(method: str) -> None:
+    if method not in CAM_METHODS:
+        raise ValueError(f"Unknown CAM method {method!r}; use one of {CAM_METHODS}.")
+
+
+def _weighted(acts: Tensor, weights: Tensor) -> Tensor:
+    """ReLU of the channel-weighted sum: every method with one weight per channel ends here.
+
+    Shape:
+        acts: (C, h, w), weights: (C,) -> (h, w)
+    """
+    return (acts * weights[:, None, None]).sum(0).clamp_min(0)
+
+
+def gradcampp_weights(acts: Tensor, grads: Tensor) -> Tensor:
+    """Grad-CAM++'s channel weights: Σ_ij relu(g_ij)·α_ij, α = g² / (2g² + g³·Σ_ab A_ab), and
+    α = 0 where g = 0 (the paper's closed form for an exponential score; pytorch-grad-cam's).
+
+    Shape:
+        acts, grads: (C, h, w) -> (C,)
+    """
+    g2, g3 = grads.pow(2), grads.pow(3)
+    denom = 2 * g2 + g3 * acts.sum(dim=(1, 2), keepdim=True)
+    safe = torch.where(denom != 0, denom, torch.ones_like(denom))
+    alpha = torch.where((grads != 0) & (denom != 0), g2 / safe, torch.zeros_like(g2))
+    return (alpha * grads.clamp_min(0)).sum(dim=(1, 2))
+
+
+def gradient_cam(acts: Tensor, grads: Tensor, method: str = "gradcam") -> Tensor:
+    """A gradient method's map from one layer's activations and class gradients.
+
+    Args:
+        acts: the layer's output for one image.
+        grads: d(class score)/d(acts).
+        method: one of GRADIENT_METHODS.
+
+    Returns:
+        The map, ReLU applied, not normalised.
+
+    Shape:
+        acts, grads: (C, h, w) -> (h, w)
+    """
+    if method == "gradcam":
+        return _weighted(acts, grads.mean(dim=(1, 2)))
+    if method == "gradcam++":
+        return _weighted(acts, gradcampp_weights(acts, grads))
+    if method == "xgradcam":
+        w = (grads * acts).sum(dim=(1, 2)) / (acts.sum(dim=(1, 2)) + EPS)
+        return _weighted(acts, w)
+    if method == "hirescam":
+        return (grads * acts).sum(0).clamp_min(0)
+    if method == "layercam":
+        return (grads.clamp_min(0) * acts).sum(0).clamp_min(0)
+    raise ValueError(f"{method!r} is not a gradient method; use one of {GRADIENT_METHODS}.")
+
+
+def eigen_cam(acts: Tensor) -> Tensor:
+    """Eigen-CAM: the activations projected on their first principal component (over positions).
+
+    A principal component's sign is arbitrary, so it is fixed to correlate positively with the
+    mean activation (the lesson's map); then ReLU.
+
+    Shape:
+        (C, h, w) -> (h, w)
+    """
+    c, h, w = acts.shape
+    a = acts.reshape(c, h * w).T.double()  # one row per position
+    a = a - a.mean(dim=0)
+    if h * w < 2 or not bool(a.abs().sum() > 0):
+        return torch.zeros(h, w, dtype=acts.dtype, device=acts.device)
+    _, _, vh = torch.linalg.svd(a, full_matrices=False)
+    p = a @ vh[0]
+    mean = acts.mean(0).flatten().double()
+    if float(((p - p.mean()) * (mean - mean.mean())).sum()) < 0:
+        p = -p
+    return p.clamp_min(0).reshape(h, w).to(acts.dtype)
+
+
+def normalise_channels(acts: Tensor) -> Tensor:
+    """Each channel min-max scaled to [0, 1] (a constant channel becomes all 0), as Score-CAM's
+    masks are: (a - min) / (max - min + EPS), like torchcam.
+
+    Shape:
+        (C, h, w) -> (C, h, w)
+    """
+    shifted = acts - acts.amin(dim=(1, 2), keepdim=True)
+    return shifted / (shifted.amax(dim=(1, 2), keepdim=True) + EPS)
+
+
+def score_weights(
+    model: nn.Module, x: Tensor, acts: Tensor, class_idx: int, batch_size: int = SCORE_BATCH
+) -> Tensor:
+    """Score-CAM's channel weights: softmax over channels of the class logit of x × mask_k.
+
+    mask_k is channel k min-max normalised at the layer's resolution, then upsampled bilinearly to
+    the input (torchcam's order). The masked images go through the model in batches under
+    inference mode; channels that are constant (mask all 0) share one forward pass.
+
+    Args:
+        model: the network.
+        x: the normalised image.
+        acts: the layer's output for x.
+        class_idx: the class whose logit is kept.
+        batch_size: masked images per forward pass.
+
+    Shape:
+        x: (1, 3, H, W), acts: (C, h, w) -> (C,)
+    """
+    masks_small = normalise_channels(acts.float())
+    c = masks_small.shape[0]
+    device = next(model.parameters()).device
+    x = x.to(device)
+    masks_small = masks_small.to(device)
+    scores = torch.empty(c, device=device)
+    constant = masks_small.flatten(1).amax(dim=1) == 0
+    live = (~constant).nonzero().flatten()
+    with evaluating(model, no_grad_params=False), torch.inference_mode():
+        for chunk in live.split(batch_size):
+            masks = F.interpolate(
+                masks_small[chunk, None], size=x.shape[-2:], mode="bilinear", align_corners=False
+            )
+            scores[chunk] = model(x * masks)[:, class_idx].float()
+        if bool(constant.any()):
+            scores[constant] = model(torch.zeros_like(x))[0, class_idx].float()
+    return scores.softmax(0)
+
+
+def score_cam(
+    model: nn.Module, x: Tensor, acts: Tensor, class_idx: int, batch_size: int = SCORE_BATCH
+) -> Tensor:
+    """Score-CAM: ReLU of the activations weighted by `score_weights`.
+
+    Shape:
+        x: (1, 3, H, W), acts: (C, h, w) -> (h, w)
+    """
+    w = score_weights(model, x, acts, class_idx, batch_size)
+    return _weighted(acts.float().to(w.device), w)
+
+
+def forward_acts(model: nn.Module, x: Tensor, layer: str) -> tuple[Tensor, Tensor]:
+    """(the layer's activations, the logits) of one image in one forward pass without autograd.
+
+    Shape:
+        x: (1, 3, H, W) -> (C, h, w), (n_classes,)
+    """
+    with hooked(model, layer) as hook, torch.no_grad():
+        logits = model(x.to(hook._device()))
+        assert hook.acts is not None
+        return hook.acts[0], logits[0]
+
+
+def cam_map(
+    model: nn.Module,
+    x: Tensor,
+    layer: str,
+    class_idx: int | None = None,
+    method: str = "gradcam",
+    batch_size: int = SCORE_BATCH,
+) -> Tensor:
+    """One CAM method's map of one image at one layer for one class.
+
+    Args:
+        model: the network.
+        x: a normalised batch of one image.
+        layer: a name from `model.named_modules()`.
+        class_idx: the class to explain; None means the predicted class (eigencam ignores it).
+        method: one of CAM_METHODS.
+        batch_size: Score-CAM's masked images per forward pass.
+
+    Returns:
+        The map at the layer's resolution, ReLU applied, not normalised; hooks are removed and
+        the model is left as it was.
+
+    Shape:
+        x: (1, 3, H, W) -> (h, w)
+    """
+    _check_method(method)
+    if method in GRADIENT_METHODS:
+        c = capture(model, x, layer, class_idx)
+        return gradient_cam(c.acts, c.grads, method)
+    acts, logits = forward_acts(model, x, layer)
+    if method == "eigencam":
+        return eigen_cam(acts)
+    n = logits.shape[0]
+    k = int(logits.argmax()) if class_idx is None else int(class_idx)
+    if not 0 <= k < n:
+        raise ClassIndexError(
+            f"Class index {k} is out of range for a model with {n} classes; pick 0–{n - 1}."
+        )
+    return score_cam(model, x, acts, k, batch_size)
+
+
+def method_map(acts: Tensor, grads: Tensor, method: str) -> Tensor:
+    """The map of any method that needs only stored activations and gradients (not Score-CAM).
+
+    Shape:
+        acts, grads: (C, h, w) -> (h, w)
+    """
+    if method == "eigencam":
+        return eigen_cam(acts)
+    return gradient_cam(acts, grads, method)
