@@ -150,6 +150,18 @@ def test_a_link_opens_its_settings_and_a_bad_link_says_what_it_ignored(app_test)
     params = aug.draw(settings, 9, torch.Generator().manual_seed(7))
     assert [c for _, c in _grid(at)] == [f"{i}: {params.describe(i)}" for i in range(9)]
 
+    # the inspector's tile and tab are in the link too; only the open tab is computed
+    tab = AppTest.from_file(str(APP), default_timeout=60)
+    tab.switch_page("app_pages/augment.py")
+    tab.query_params.update(view="Export", tile="3")
+    tab.run()
+    assert not tab.exception and not tab.warning
+    lesson = aug.draw(aug.AugSettings.lesson(), 9, torch.Generator().manual_seed(0))
+    assert f"Tile 3: {lesson.describe(3)}" in [c.value for c in tab.caption]
+    assert any(c.value.startswith("from fastai.vision import *") for c in tab.code)
+    captions = [img.caption for el in tab.main.get("image") for img in el.proto.imgs]
+    assert not any(c.startswith("zeros:") for c in captions)  # the paddings tab is closed
+
     bad = AppTest.from_file(str(APP), default_timeout=60)
     bad.switch_page("app_pages/augment.py")
     bad.query_params.update(max_rotate="900", size="65", padding="mirror", seed="x", max_zoom="1.5")
