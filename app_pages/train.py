@@ -1,6 +1,7 @@
-"""Training page: set up the lesson's run (data, architecture, stages), start or stop the server's one
-training job and watch it live. Everything shown is read back from runs/<id>/ by explorer.jobs, so a
-refresh or a second tab reattaches to the same job.
+"""Training page: set up the lesson's run (data, architecture, stages), start or stop the server's
+one training job and watch it live. Everything shown is read back from runs/<id>/ by explorer.jobs,
+so a refresh or a second tab reattaches to the same job. Every setting of the form survives a page
+switch and lives in the URL (ui.state).
 """
 
 from __future__ import annotations
@@ -8,62 +9,360 @@ from __future__ import annotations
 import time
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 import torch
-from plotly.subplots import make_subplots
 
 import ui
-from explorer import jobs, models
+import ui.state
+from explorer import data, jobs, models
 from explorer import train as tr
+from explorer.errors import UserError
+from explorer.padding import PADDING_HELP, PADDING_MODES
+from explorer.plots import train as plots
+from explorer.train.config import BATCH_SIZE_RANGE as BATCH_SIZES
+from explorer.train.config import EPOCHS_RANGE as EPOCHS
+from explorer.train.config import N_SHAPES_RANGE as N_SHAPES
+from explorer.train.config import SIZE_RANGE as SIZES
 
+PAGE = "train"  # the page's url_path
 DATASETS = {
     "shapes": "Synthetic shapes (offline)",
-    "pets": "Oxford-IIIT Pet (37 breeds)",
+    "pets": f"Oxford-IIIT Pet ({data.PETS_BREEDS} breeds)",
     "folder": "A folder of my images",
 }
-BATCH_SIZES = (1, 1024)  # the widgets' ranges
-N_SHAPES = (100, 50_000)
-PADDING_HELP = (
-    "What augmentation shows where a rotated or zoomed-out picture leaves the frame: zeros = black, "
-    "border = the edge pixel repeated, reflection = the picture mirrored (the lesson's default)."
-)
 LIVE_EVERY_S = 1.0  # refresh period of the live view while a job runs
 IDLE_POLL_S = 5.0  # while idle, how often to look for a job another tab has started
-LEGEND_ON_TOP = dict(orientation="h", yanchor="bottom", y=1.08, xanchor="left", x=0)
-MAX_PLOT_POINTS = 3000  # batch curves are thinned beyond this so the browser stays responsive
+EDITOR = "train_stages_editor"  # the stages table's widget key
+STAGES = "train_stages"  # the stages as text (tr.stages_to_text): a setting, not a widget
+STAGES_BASE = "train_stages_base"  # the stages the editor started from (its edits apply on top)
 
 
-# --- state -------------------------------------------------------------------------------------
+# --- settings ----------------------------------------------------------------------------------
 
 
-def _apply_recipe() -> None:
-    """Copy the chosen recipe's settings into the widgets (a callback, so it runs before them)."""
-    st.session_state.pop("train_stage_rows", None)  # the recipe's own stages table
-    _show_config(tr.recipe(st.session_state["train_recipe"]))
+def default_recipe() -> str:
+    """On a CPU the lesson's recipe would take hours: start people on the quick one."""
+    return "lesson" if torch.cuda.is_available() else "quick"
+
+
+def devices() -> list[str]:
+    return ["cuda", "cpu"] if torch.cuda.is_available() else ["cpu"]
 
 
 def _clamp(v: int, bounds: tuple[int, int]) -> int:
     return min(max(int(v), bounds[0]), bounds[1])
 
 
-def _show_config(cfg: tr.TrainConfig) -> None:
-    """Put a config's settings into the widgets' state (numbers clamped to the widgets' ranges: a
+def form_values(cfg: tr.TrainConfig) -> dict[str, object]:
+    """A config's settings as the form's widget values (numbers clamped to the widgets' ranges: a
     job started from the CLI may use values the page does not offer)."""
-    data = cfg.data if cfg.data in DATASETS else "folder"
-    st.session_state.update(
-        train_data=data,
+    kind = cfg.data if cfg.data in DATASETS else "folder"
+    values: dict[str, object] = dict(
+        train_recipe=cfg.recipe if cfg.recipe in tr.RECIPES else "lesson",
+        train_data=kind,
         train_arch=cfg.arch,
         train_pretrained=cfg.pretrained,
         train_batch_size=_clamp(cfg.batch_size, BATCH_SIZES),
         train_padding=cfg.padding_mode,
         train_name=cfg.name,
         train_n_shapes=_clamp(cfg.n_shapes, N_SHAPES),
+        train_stages=tr.stages_to_text(cfg.stages),
     )
-    if data == "folder":
-        st.session_state.update(
+    if kind == "folder":
+        values.update(
             train_folder=cfg.data.removeprefix("folder:"), train_label_regex=cfg.label_regex or ""
         )
+    if cfg.device in devices():
+        values["train_device"] = cfg.device
+    return values
+
+
+def _stages_text(text: str) -> str:
+    return tr.stages_to_text(tr.stages_from_text(text))  # raises ConfigError for a bad URL
+
+
+def settings() -> list[ui.state.Setting]:
+    """Every setting of the form. The defaults are the lesson's on every machine, so a link opens
+    the same form anywhere; a CPU machine starts people on the quick recipe (see init_state)."""
+    d = tr.recipe("lesson")
+    s = ui.state
+    return [
+        s.choice("train_recipe", d.recipe, list(tr.RECIPES)),
+        s.choice("train_data", d.data, list(DATASETS)),
+        s.text("train_folder", "", max_len=500),
+        s.text("train_label_regex", "", max_len=200),
+        s.number("train_n_shapes", _clamp(d.n_shapes, N_SHAPES), *N_SHAPES, integer=True),
+        s.choice("train_arch", d.arch, models.ARCHS),
+        s.flag("train_pretrained", d.pretrained),
+        s.choice("train_device", devices()[0], devices()),
+        s.number("train_batch_size", d.batch_size, *BATCH_SIZES, integer=True),
+        s.choice("train_padding", d.padding_mode, PADDING_MODES),
+        s.text("train_name", d.name),
+        s.Setting(STAGES, tr.stages_to_text(d.stages), _stages_text),
+    ]
+
+
+def set_form(values: dict[str, object]) -> None:
+    """Put values into the form, the stages table included (its editor starts afresh)."""
+    st.session_state.update(values)
+    st.session_state[STAGES_BASE] = st.session_state[STAGES]
+
+
+def _apply_recipe() -> None:
+    """Copy the chosen recipe's settings into the widgets (a callback, so it runs before them)."""
+    set_form(form_values(tr.recipe(st.session_state["train_recipe"])))
+
+
+def _running_config(run_id: str | None) -> tr.TrainConfig | None:
+    """The running job's config, or None (no job, or one whose config cannot be read)."""
+    if run_id is None:
+        return None
+    try:
+        job = jobs.status(run_id)
+        return tr.TrainConfig.from_dict(job.config) if job else None
+    except UserError:  # gone meanwhile (NoSuchRun), or a config this version cannot use
+        return None
+
+
+def init_state(running_id: str | None) -> None:
+    """Give every setting its value: the link, the person's last choice, or the default.
+
+    On a session's first visit, the form shows the running job's settings if there is one (the
+    job people see training below), else, unless a link set the form, the default recipe.
+    """
+    first = not st.session_state.get("train_visited")
+    from_link = first and bool(st.query_params.to_dict())
+    ui.state.persist(PAGE, settings())
+    if not first:
+        return
+    st.session_state["train_visited"] = True
+    running = _running_config(running_id)
+    if running is not None:
+        set_form(form_values(running))
+    elif not from_link:
+        set_form(form_values(tr.recipe(default_recipe())))
+    ui.state.write_url(PAGE)
+
+
+# --- setup sections ----------------------------------------------------------------------------
+
+
+def pets_picker() -> bool:
+    """Pet dataset state, with a download button when missing; True when it is ready."""
+    state = data.pets_status()
+    if state["state"] == "ready":
+        st.caption(f"Oxford-IIIT Pet: {state['n_images']} images in {state['path']}.")
+        return True
+    if state["state"] == "partial":
+        st.warning(
+            f"The Pet dataset looks half-extracted ({state['n_images']} of {state['expected']} "
+            "images). Download it again to repair it."
+        )
+    else:
+        st.info(
+            f"The Oxford-IIIT Pet dataset is not on disk yet (about {data.PETS_DOWNLOAD_MB} MB to "
+            "download)."
+        )
+    if not st.button("Download Oxford-IIIT Pet", key="train_pet_download"):
+        return False
+    slot = st.empty()
+    bar = slot.progress(0.0, text="Starting the download")
+
+    def report(msg: str, frac: float) -> None:
+        bar.progress(min(max(frac, 0.0), 1.0), text=msg)
+
+    try:
+        data.download_pets(progress=report)
+    except data.DatasetUnavailable as exc:
+        slot.empty()  # no half-filled bar left behind
+        st.error(str(exc))  # already one sentence that says what to do instead
+        return False
+    slot.empty()
+    st.success("The Pet dataset is ready.")
+    return True
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def folder_classes(path: str, regex: str | None) -> list[str]:
+    return list(data.folder_items(path, regex=regex).classes)
+
+
+def folder_picker() -> tuple[str, bool, str | None]:
+    """A folder and how to label it; (data spec, usable, label regex)."""
+    folder = st.text_input("Folder path", key="train_folder", placeholder="/path/to/images").strip()
+    label_regex = (
+        st.text_input(
+            "Label regex on the file name (empty: sub-folder names are the labels)",
+            key="train_label_regex",
+            placeholder=data.PET_REGEX,
+        ).strip()
+        or None
+    )
+    if not folder:
+        return "folder:", False, label_regex
+    try:  # say what is wrong with the folder here, before a job is started and fails
+        found = folder_classes(folder, label_regex)
+    except data.FolderError as exc:
+        st.error(f"This folder cannot be used yet: {exc}")
+        return f"folder:{folder}", False, label_regex
+    more = " …" if len(found) > 12 else ""
+    st.caption(f"{len(found)} classes: {', '.join(found[:12])}{more}")
+    return f"folder:{folder}", True, label_regex
+
+
+def data_section() -> tuple[str, bool, str | None]:
+    """The recipe and the dataset; (data spec, ready to train on, label regex)."""
+    st.selectbox(
+        "Recipe",
+        list(tr.RECIPES),
+        key="train_recipe",
+        on_change=_apply_recipe,
+        help="Loads a whole recipe into the settings below; edit anything afterwards.",
+    )
+    st.caption(tr.RECIPES[st.session_state["train_recipe"]])
+    kind = st.radio(
+        "Dataset", list(DATASETS), format_func=DATASETS.get, key="train_data", horizontal=True
+    )
+    if kind == "pets":
+        with ui.user_errors("Checking the Pet dataset"):
+            return "pets", pets_picker(), None
+        return "pets", False, None
+    if kind == "folder":
+        return folder_picker()
+    st.number_input("Number of synthetic images", *N_SHAPES, step=100, key="train_n_shapes")
+    return "shapes", True, None
+
+
+def model_section(arch: str, pretrained: bool) -> None:
+    """Architecture and whether to start from ImageNet weights (saying what they cost first)."""
+    st.selectbox("Architecture", list(models.ARCHS), key="train_arch")
+    st.checkbox(
+        "Start from ImageNet weights (pretrained)",
+        key="train_pretrained",
+        help="Transfer learning as in the lesson; needs the weights cached or a network.",
+    )
+    if pretrained and not models.imagenet_weights_cached(arch):
+        st.caption(
+            f"The ImageNet weights for {arch} are not cached: the run downloads them first, which "
+            f"needs the network and about {models.IMAGENET_DOWNLOAD_MB[arch]} MB; offline, untick "
+            "to train from scratch."
+        )
+
+
+def run_section() -> str:
+    """Device, batch size, padding and checkpoint name; returns the device."""
+    device = st.selectbox("Device", devices(), key="train_device")
+    if device == "cpu":
+        st.caption(
+            "No GPU here, so the run uses the CPU in fp32: the lesson's recipe would take hours, "
+            "the quick recipe several minutes, the tiny one seconds."
+        )
+    else:
+        st.caption("CUDA: bf16 autocast, channels_last, data and augmentation on the GPU.")
+    st.number_input(
+        "Batch size",
+        *BATCH_SIZES,
+        step=8,
+        key="train_batch_size",
+        help="The lesson uses 64. On a GPU, 256 trains about twice as many images per second "
+        "(measured on an H200: 3,800 vs 8,300); lower it if a run says the GPU is out of memory.",
+    )
+    st.selectbox(
+        "Padding mode",
+        list(PADDING_MODES),
+        key="train_padding",
+        help="What augmentation shows where a rotated or zoomed-out picture leaves the frame: "
+        + "; ".join(f"{m} = {PADDING_HELP[m]}" for m in PADDING_MODES)
+        + ". The lesson uses reflection.",
+    )
+    st.text_input("Checkpoint name", key="train_name", help="Saved as weights/NAME.safetensors")
+    return str(device)
+
+
+STAGE_COLUMNS = {
+    "epochs": st.column_config.NumberColumn(
+        "epochs", min_value=EPOCHS[0], max_value=EPOCHS[1], step=1
+    ),
+    "size": st.column_config.NumberColumn(
+        "size (px)", min_value=SIZES[0], max_value=SIZES[1], step=8
+    ),
+    "lr": st.column_config.TextColumn("learning rate", help="1e-2 or 1e-6:1e-3"),
+    "frozen": st.column_config.CheckboxColumn("frozen", help="train only head + BatchNorm"),
+    "pct_start": st.column_config.NumberColumn(
+        "pct_start", min_value=0.0, max_value=1.0, step=0.05, help="warm-up share"
+    ),
+}
+
+
+def stages_section(running: bool) -> list[tr.Stage] | None:
+    """The stages table; its rows as stages, or None (with one sentence) when a cell is unusable.
+
+    The editor keeps its edits on top of the rows it started from; when Streamlit has dropped its
+    state (a page switch) or redraws it (a job starts or ends), it starts again from the stages
+    last read from it, so nothing typed is lost.
+    """
+    st.markdown(
+        "**Stages** — one `fit_one_cycle` each. A single learning rate `x` means fastai's "
+        "`slice(x)` (the head gets x, the body x/10); `lo:hi` means `slice(lo, hi)`, spread "
+        "geometrically over the three layer groups."
+    )
+    if EDITOR not in st.session_state or st.session_state.get("train_editor_running") != running:
+        st.session_state[STAGES_BASE] = st.session_state[STAGES]
+    st.session_state["train_editor_running"] = running
+    base = tr.stages_from_text(st.session_state[STAGES_BASE])
+    rows = st.data_editor(
+        pd.DataFrame(tr.stage_rows(base)),
+        key=EDITOR,
+        num_rows="dynamic",
+        width="stretch",
+        disabled=running,
+        column_config=STAGE_COLUMNS,
+    )
+    with ui.user_errors("Reading the stages"):
+        stages = tr.stages_from_rows(rows.to_dict("records"))
+        st.session_state[STAGES] = tr.stages_to_text(stages)
+        return stages
+    return None
+
+
+def build_config(
+    data_spec: str, label_regex: str | None, device: str, stages: list[tr.Stage]
+) -> tr.TrainConfig | None:
+    """The run the form describes, or None (with one sentence) when a setting cannot work."""
+    s = st.session_state
+    with ui.user_errors("Checking the settings"):
+        return tr.recipe(
+            s["train_recipe"],
+            data=data_spec,
+            arch=s["train_arch"],
+            name=s["train_name"].strip() or "model",
+            stages=stages,
+            batch_size=int(s["train_batch_size"]),
+            padding_mode=s["train_padding"],
+            pretrained=bool(s["train_pretrained"]),
+            n_shapes=int(s["train_n_shapes"]),
+            label_regex=label_regex,
+            device=device,
+        )
+    return None
+
+
+def setup(running: bool) -> tr.TrainConfig | None:
+    """All the run's settings; the config they describe, or None when they are not usable yet."""
+    left, right = st.columns(2)
+    with left:
+        data_spec, ready, label_regex = data_section()
+        model_section(st.session_state["train_arch"], bool(st.session_state["train_pretrained"]))
+    with right:
+        device = run_section()
+    stages = stages_section(running)
+    ui.state.write_url(PAGE)  # the stages table's rows became a setting after persist() ran
+    if stages is None or not ready:
+        return None
+    return build_config(data_spec, label_regex, device, stages)
+
+
+# --- start / stop ------------------------------------------------------------------------------
 
 
 def _request_start() -> None:
@@ -71,192 +370,47 @@ def _request_start() -> None:
     st.session_state["train_start_requested"] = True
 
 
-def _running_config() -> tr.TrainConfig | None:
-    """The running job's config, or None (no job, or one whose config cannot be read)."""
-    try:
-        run_id = jobs.current()
-        return tr.TrainConfig.from_dict(jobs.status(run_id).config) if run_id else None
-    except Exception:  # noqa: BLE001 - a page refresh must not fail on an odd job folder
-        return None
-
-
-def _init_state() -> None:
-    if "train_recipe" not in st.session_state:
-        running = _running_config()
-        if running is not None:
-            # A refresh or a new tab while a job runs: show the settings of the job people see
-            # training below, not a default recipe.
-            st.session_state["train_recipe"] = (
-                running.recipe if running.recipe in tr.RECIPES else "lesson"
-            )
-            _show_config(running)
-            st.session_state["train_stage_rows"] = tr.stage_rows(running.stages)
-            if running.device == "cpu" or (running.device == "cuda" and torch.cuda.is_available()):
-                st.session_state["train_device"] = running.device
-            return
-        # On a CPU the lesson's recipe would take hours: start people on the quick one.
-        st.session_state["train_recipe"] = "lesson" if torch.cuda.is_available() else "quick"
-        _apply_recipe()
-
-
-# --- setup -------------------------------------------------------------------------------------
-
-
-def pets_picker() -> bool:
-    """Pet dataset state, with a download button when missing; True when it is ready."""
-    from explorer import data
-
-    with ui.user_errors("Checking the Pet dataset"):
-        state = data.pets_status()
-        if state["state"] == "ready":
-            st.caption(f"Oxford-IIIT Pet: {state['n_images']} images in {state['path']}.")
-            return True
-        if state["state"] == "partial":
-            st.warning(
-                f"The Pet dataset looks half-extracted ({state['n_images']} of {state['expected']} "
-                "images). Download it again to repair it."
-            )
-        else:
-            st.info("The Oxford-IIIT Pet dataset is not on disk yet (about 800 MB to download).")
-        if st.button("Download Oxford-IIIT Pet", key="train_pet_download"):
-            slot = st.empty()
-            bar = slot.progress(0.0, text="Starting the download")
+def controls(config: tr.TrainConfig | None, running_id: str | None) -> None:
+    """Start and Stop; a start reruns the page, which then follows the new job."""
+    start_col, stop_col, _ = st.columns([1, 1, 4])
+    start_col.button(
+        "Start training",
+        key="train_start",
+        type="primary",
+        disabled=running_id is not None or config is None,
+        on_click=_request_start,
+    )
+    # A click from a tab that has not yet seen another tab's job arrives here even though this run
+    # draws the button disabled: jobs.start refuses it and the person is told which job runs.
+    if st.session_state.pop("train_start_requested", False) and config is not None:
+        with ui.user_errors("Starting the training job"):
             try:
-                data.download_pets(
-                    progress=lambda msg, frac: bar.progress(min(max(frac, 0.0), 1.0), text=msg)
+                run_id = jobs.start(config)
+            except jobs.JobBusy:
+                # A double click: the second one meets the job the first one started here.
+                if running_id is None or running_id != st.session_state.get("train_started_run"):
+                    raise
+            else:
+                st.session_state["train_view_run"] = st.session_state["train_started_run"] = run_id
+                time.sleep(0.2)  # let the child write its first line before the live view reads it
+                st.rerun()
+    if stop_col.button("Stop", key="train_stop", disabled=running_id is None):
+        with ui.user_errors("Stopping the training job"):
+            if jobs.stop():
+                st.toast(
+                    "Stop requested: the job finishes its batch, saves a checkpoint and exits."
                 )
-            except data.DatasetUnavailable as exc:
-                slot.empty()  # no half-filled bar left behind
-                st.error(str(exc))  # already one sentence that says what to do instead
-                return False
-            slot.empty()
-            st.success("The Pet dataset is ready.")
-            return True
-    return False
+    if running_id is not None:
+        st.info(f"Job `{running_id}` is running for the whole server: every tab sees it here.")
 
 
-def setup(running: bool) -> tr.TrainConfig | None:
-    """All the run's settings; the config they describe, or None when they are not usable yet."""
-    left, right = st.columns(2)
-    with left:
-        st.selectbox(
-            "Recipe",
-            list(tr.RECIPES),
-            key="train_recipe",
-            on_change=_apply_recipe,
-            help="Loads a whole recipe into the settings below; edit anything afterwards.",
-        )
-        st.caption(tr.RECIPES[st.session_state["train_recipe"]])
-        kind = st.radio(
-            "Dataset", list(DATASETS), format_func=DATASETS.get, key="train_data", horizontal=True
-        )
-        data_spec, ready, label_regex = kind, True, None
-        if kind == "pets":
-            ready = pets_picker()
-        elif kind == "folder":
-            folder = st.text_input("Folder path", key="train_folder", placeholder="/path/to/images")
-            label_regex = (
-                st.text_input(
-                    "Label regex on the file name (empty: sub-folder names are the labels)",
-                    key="train_label_regex",
-                    placeholder=r"([^/]+)_\d+.jpg$",
-                ).strip()
-                or None
-            )
-            data_spec, ready = f"folder:{folder.strip()}", bool(folder.strip())
-            if ready:
-                # Say what is wrong with the folder here, before a job is started and fails.
-                try:
-                    found = folder_classes(folder.strip(), label_regex)
-                    st.caption(f"{len(found)} classes: {', '.join(found[:12])}"
-                               + (" …" if len(found) > 12 else ""))  # fmt: skip
-                except (ValueError, OSError) as exc:
-                    st.error(f"This folder cannot be used yet: {exc}")
-                    ready = False
-        else:
-            st.number_input("Number of synthetic images", *N_SHAPES, step=100, key="train_n_shapes")
-        st.selectbox("Architecture", list(models.ARCHS), key="train_arch")
-        st.checkbox(
-            "Start from ImageNet weights (pretrained)",
-            key="train_pretrained",
-            help="Transfer learning as in the lesson; needs the weights cached or a network.",
-        )
-        if st.session_state["train_pretrained"] and not models.imagenet_weights_cached(
-            st.session_state["train_arch"]
-        ):
-            st.caption(
-                "These ImageNet weights are not cached: they download at the start if the network "
-                "allows; otherwise untick to train from scratch."
-            )
-    with right:
-        devices = ["cuda", "cpu"] if torch.cuda.is_available() else ["cpu"]
-        device = st.selectbox("Device", devices, key="train_device")
-        if device == "cpu":
-            st.caption(
-                "No GPU here, so the run uses the CPU in fp32: the lesson's recipe would take hours, "
-                "the quick recipe several minutes, the tiny one seconds."
-            )
-        else:
-            st.caption("CUDA: bf16 autocast, channels_last, data and augmentation on the GPU.")
-        st.number_input(
-            "Batch size",
-            *BATCH_SIZES,
-            step=8,
-            key="train_batch_size",
-            help="The lesson uses 64. On a GPU, 256 trains about twice as many images per second "
-            "(measured on an H200: 3,800 vs 8,300); lower it if a run says the GPU is out of memory.",
-        )
-        st.selectbox(
-            "Padding mode",
-            ["reflection", "border", "zeros"],
-            key="train_padding",
-            help=PADDING_HELP,
-        )
-        st.text_input("Checkpoint name", key="train_name", help="Saved as weights/NAME.safetensors")
-    recipe = st.session_state["train_recipe"]
-    restored = st.session_state.get("train_stage_rows")  # a running job's stages, after a refresh
-    st.markdown(
-        "**Stages** — one `fit_one_cycle` each. A single learning rate `x` means fastai's "
-        "`slice(x)` (the head gets x, the body x/10); `lo:hi` means `slice(lo, hi)`, spread "
-        "geometrically over the three layer groups."
-    )
-    rows = st.data_editor(
-        pd.DataFrame(restored if restored else tr.stage_rows(tr.recipe(recipe).stages)),
-        # a new recipe starts from its own table
-        key=f"train_stages_{recipe}" + ("_job" if restored else ""),
-        num_rows="dynamic",
-        width="stretch",
-        disabled=running,
-        column_config={
-            "epochs": st.column_config.NumberColumn("epochs", min_value=1, max_value=1000, step=1),
-            "size": st.column_config.NumberColumn(
-                "size (px)", min_value=16, max_value=2048, step=8
-            ),
-            "lr": st.column_config.TextColumn("learning rate", help="1e-2 or 1e-6:1e-3"),
-            "frozen": st.column_config.CheckboxColumn("frozen", help="train only head + BatchNorm"),
-            "pct_start": st.column_config.NumberColumn(
-                "pct_start", min_value=0.0, max_value=1.0, step=0.05, help="warm-up share"
-            ),
-        },
-    )
-    with ui.user_errors("Reading the stages"):
-        stages = tr.stages_from_rows(rows.to_dict("records"))
-        if not ready:
-            return None
-        return tr.recipe(
-            recipe,
-            data=data_spec,
-            arch=st.session_state["train_arch"],
-            name=st.session_state["train_name"].strip() or "model",
-            stages=stages,
-            batch_size=int(st.session_state["train_batch_size"]),
-            padding_mode=st.session_state["train_padding"],
-            pretrained=bool(st.session_state["train_pretrained"]),
-            n_shapes=int(st.session_state.get("train_n_shapes", 2000)),
-            label_regex=label_regex,
-            device=device,
-        )
-    return None
+def n_classes(cfg: tr.TrainConfig) -> int:
+    """How many classes the head will predict for this data."""
+    if cfg.data == "shapes":
+        return len(data.SHAPE_CLASSES)
+    if cfg.data == "pets":
+        return data.PETS_BREEDS
+    return len(folder_classes(cfg.data.removeprefix("folder:"), cfg.label_regex))
 
 
 @st.cache_data(show_spinner="Tracing the model…", max_entries=8)
@@ -275,31 +429,15 @@ def model_summary(arch: str, n_classes: int, size: int, bn_final: bool) -> pd.Da
     )
 
 
-def n_classes(cfg: tr.TrainConfig) -> int:
-    """How many classes the head will predict for this data."""
-    from explorer import data
-
-    if cfg.data == "shapes":
-        return len(data.SHAPE_CLASSES)
-    if cfg.data == "pets":
-        return 37
-    return len(folder_classes(cfg.data.removeprefix("folder:"), cfg.label_regex))
-
-
-@st.cache_data(show_spinner=False, ttl=30)
-def folder_classes(path: str, regex: str | None) -> list[str]:
-    from explorer import data
-
-    return list(data.folder_items(path, regex=regex).classes)
-
-
-def show_summary(cfg: tr.TrainConfig, n_classes: int) -> None:
-    size = cfg.stages[0].size
-    with st.expander(f"Model summary: {cfg.arch} at {size} px, {n_classes} classes"):
-        with ui.user_errors("Summarising the model"):
-            df = model_summary(cfg.arch, n_classes, size, cfg.bn_final)
+def summary_section(cfg: tr.TrainConfig) -> None:
+    """The model the run will train, layer by layer, with its shapes."""
+    with ui.user_errors("Counting the classes"):
+        classes = n_classes(cfg)
+        size = cfg.stages[0].size
+        with st.expander(f"Model summary: {cfg.arch} at {size} px, {classes} classes"):
+            df = model_summary(cfg.arch, classes, size, cfg.bn_final)
             st.caption(
-                f"Input (1, 3, {size}, {size}) → logits (1, {n_classes}); "
+                f"Input (1, 3, {size}, {size}) → logits (1, {classes}); "
                 f"{int(df['params'].sum()):,} parameters. The first conv has stride 2, so every "
                 "shape halves early, as the lesson's summary shows."
             )
@@ -309,133 +447,27 @@ def show_summary(cfg: tr.TrainConfig, n_classes: int) -> None:
 # --- live view ---------------------------------------------------------------------------------
 
 
-def _thin(rows: list[dict]) -> list[dict]:
-    step = max(1, len(rows) // MAX_PLOT_POINTS)
-    return rows[::step]
-
-
-def curves_figure(job: jobs.JobStatus) -> go.Figure:
-    """Training loss per batch (raw and smoothed), validation loss and error rate per epoch."""
-    fig = make_subplots(
-        rows=1, cols=2, subplot_titles=("loss", "error rate (validation)"), horizontal_spacing=0.1
+def heatmap_link() -> None:
+    st.page_link(
+        "app_pages/heatmap.py",
+        label="Look inside it on the Heatmap page",
+        icon=":material/local_fire_department:",
     )
-    b = _thin(job.batches)
-    fig.add_scatter(
-        x=[r["step"] for r in b], y=[r["loss"] for r in b], name="batch loss",
-        line=dict(width=1, color="#9ecae1"), row=1, col=1,
-    )  # fmt: skip
-    fig.add_scatter(
-        x=[r["step"] for r in b], y=[r["smooth_loss"] for r in b], name="train (smoothed)",
-        line=dict(color="#1f77b4"), row=1, col=1,
-    )  # fmt: skip
-    if job.epochs:
-        per_epoch = _epoch_end_steps(job)
-        fig.add_scatter(
-            x=per_epoch, y=[e["valid_loss"] for e in job.epochs], name="valid", mode="lines+markers",
-            line=dict(color="#ff7f0e"), row=1, col=1,
-        )  # fmt: skip
-        fig.add_scatter(
-            x=[e["epoch"] for e in job.epochs], y=[e["error_rate"] for e in job.epochs],
-            name="error rate", mode="lines+markers", line=dict(color="#d62728"), row=1, col=2,
-        )  # fmt: skip
-    else:
-        # Paper coordinates: an empty subplot draws no axes for "x2 domain" to refer to.
-        x0, x1 = fig.layout.xaxis2.domain
-        fig.add_annotation(
-            text="measured on the validation set<br>at the end of each epoch", showarrow=False,
-            xref="paper", yref="paper", x=(x0 + x1) / 2, y=0.5, font=dict(color="#7f7f7f"),
-        )  # fmt: skip
-    fig.update_xaxes(title_text="batch", row=1, col=1)
-    fig.update_xaxes(title_text="epoch (as in the table)", dtick=1, row=1, col=2)
-    fig.update_yaxes(rangemode="tozero", row=1, col=2)
-    fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), legend=LEGEND_ON_TOP)
-    return fig
-
-
-def _epoch_end_steps(job: jobs.JobStatus) -> list[int]:
-    ends: dict[int, int] = {}
-    for r in job.batches:
-        ends[r["epoch"]] = r["step"]
-    return [ends.get(e["epoch"], 0) for e in job.epochs]
-
-
-def schedule_figure(job: jobs.JobStatus) -> go.Figure:
-    """The head group's planned one-cycle LR and momentum (dashed), and what the run used so far."""
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    start = job.start or {}
-    nbs = start.get("batches_per_epoch")
-    if nbs:
-        plan = _thin(tr.planned_schedule(tr.TrainConfig.from_dict(job.config), nbs))
-        steps = [r["step"] for r in plan]
-        fig.add_scatter(x=steps, y=[r["lr"] for r in plan], name="lr (plan)",
-                        line=dict(dash="dot", color="#1f77b4"))  # fmt: skip
-        fig.add_scatter(x=steps, y=[r["mom"] for r in plan], name="momentum (plan)",
-                        line=dict(dash="dot", color="#ff7f0e"), secondary_y=True)  # fmt: skip
-    b = _thin(job.batches)
-    fig.add_scatter(x=[r["step"] for r in b], y=[r["lr"] for r in b], name="lr",
-                    line=dict(color="#1f77b4"))  # fmt: skip
-    fig.add_scatter(x=[r["step"] for r in b], y=[r["mom"] for r in b], name="momentum",
-                    line=dict(color="#ff7f0e"), secondary_y=True)  # fmt: skip
-    fig.update_yaxes(title_text="learning rate (head)", secondary_y=False)
-    fig.update_yaxes(title_text="momentum (β1)", tickformat=".3f", secondary_y=True)
-    fig.update_xaxes(title_text="batch")
-    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), legend=LEGEND_ON_TOP)
-    return fig
-
-
-def epoch_table(job: jobs.JobStatus) -> pd.DataFrame:
-    """The table fastai prints after each epoch."""
-    return pd.DataFrame(
-        {
-            "epoch": [e["epoch"] for e in job.epochs],
-            "train_loss": [e["train_loss"] for e in job.epochs],
-            "valid_loss": [e["valid_loss"] for e in job.epochs],
-            "error_rate": [e["error_rate"] for e in job.epochs],
-            "time": [f"{int(e['time']) // 60:02d}:{int(e['time']) % 60:02d}" for e in job.epochs],
-            "images/s": [round(e["images_per_s"]) for e in job.epochs],
-        }
-    )
-
-
-def progress(job: jobs.JobStatus) -> None:
-    """Progress bars for stage, epoch and batch, and the shapes the run works with."""
-    n_stages = len(job.config.get("stages", [])) or 1
-    total_epochs = sum(s["epochs"] for s in job.config.get("stages", [])) or 1
-    stage = job.stages[-1] if job.stages else None
-    last = job.batches[-1] if job.batches else None
-    done_epochs = len(job.epochs)
-    si = stage["stage"] if stage else 0
-    st.progress(
-        min(1.0, (si + (1 if job.state == "done" else 0)) / n_stages),
-        text=f"stage {min(si + 1, n_stages)}/{n_stages}"
-        + (f": {stage['size']} px, {'frozen' if stage['frozen'] else 'unfrozen'}" if stage else ""),
-    )
-    st.progress(min(1.0, done_epochs / total_epochs), text=f"epochs {done_epochs}/{total_epochs}")
-    if last:
-        st.progress(
-            (last["batch"] + 1) / last["batches"],
-            text=f"batch {last['batch'] + 1}/{last['batches']} of epoch {last['epoch'] + 1}",
-        )
-    if job.start:
-        s = job.start
-        bs = job.config.get("batch_size")
-        size = stage["size"] if stage else job.config["stages"][0]["size"]
-        st.caption(
-            f"Shapes: cache {tuple(s['cache_shape'])} uint8 on {s['device']} · batch "
-            f"({bs}, 3, {size}, {size}) float ({s['amp']}) · logits ({bs}, {len(s['classes'])}) · "
-            f"{s['n_train']} train / {s['n_valid']} valid images"
-            + (f" · {s['skipped']} unreadable images skipped" if s["skipped"] else "")
-        )
 
 
 def show_job(job: jobs.JobStatus) -> None:
     """Everything about one run, as read from disk."""
-    name = job.config.get("name", "?")
-    st.markdown(f"**Run `{job.run_id}`** · {job.config.get('arch')} on {job.config.get('data')} · "
-                f"**{job.state}**")  # fmt: skip
+    cfg = job.config
+    st.markdown(
+        f"**Run `{job.run_id}`** · {cfg.get('arch')} on {cfg.get('data')} · **{job.state}**"
+    )
     if job.state == "starting":
         st.info(f"Starting: {job.status_message or 'launching the training process'}…")
-    progress(job)
+    for bar in jobs.progress_bars(job):
+        st.progress(bar.fraction, text=bar.text)
+    shapes = jobs.shapes_line(job)
+    if shapes:
+        st.caption(shapes)
     if job.epochs:
         last = job.epochs[-1]
         c1, c2, c3 = st.columns(3)
@@ -443,26 +475,27 @@ def show_job(job: jobs.JobStatus) -> None:
         c2.metric("valid loss", f"{last['valid_loss']:.4f}")
         c3.metric("images/s (training)", f"{last['images_per_s']:.0f}")
     if job.batches or job.epochs:
-        st.plotly_chart(curves_figure(job), width="stretch", key="train_curves")
-        st.plotly_chart(schedule_figure(job), width="stretch", key="train_schedule")
+        curves = plots.curves_figure(job.batches, job.epochs)
+        st.plotly_chart(curves, width="stretch", key="train_curves")
+        plan: list[tr.PlannedStep] = []
+        if job.start is not None:
+            plan = tr.planned_schedule(
+                tr.TrainConfig.from_dict(cfg), job.start["batches_per_epoch"]
+            )
+        schedule = plots.schedule_figure(plan, job.batches)
+        st.plotly_chart(schedule, width="stretch", key="train_schedule")
     if job.epochs:
-        st.dataframe(epoch_table(job), width="stretch", hide_index=True)
+        st.dataframe(pd.DataFrame(jobs.epoch_table(job)), width="stretch", hide_index=True)
     if job.state == "done":
-        st.success(f"Finished: checkpoint **{job.checkpoint or name}** saved in weights/.")
-        st.page_link(
-            "app_pages/heatmap.py",
-            label="Look inside it on the Heatmap page",
-            icon=":material/local_fire_department:",
+        st.success(
+            f"Finished: checkpoint **{job.checkpoint or cfg.get('name')}** saved in weights/."
         )
+        heatmap_link()
     elif job.state == "stopped":
         saved = f"checkpoint **{job.checkpoint}** saved" if job.checkpoint else "nothing saved yet"
         st.warning(f"Stopped on request; {saved}.")
         if job.checkpoint:
-            st.page_link(
-                "app_pages/heatmap.py",
-                label="Look inside it on the Heatmap page",
-                icon=":material/local_fire_department:",
-            )
+            heatmap_link()
     elif job.state == "failed":
         st.error(job.message or "The training job failed.")
         if job.log_tail:
@@ -488,9 +521,8 @@ def watch_for_a_job() -> None:
 
     It draws nothing, so the charts of a finished run are not redrawn (and un-zoomed) each poll.
     """
-    with ui.user_errors("Looking for a training job"):
-        if jobs.current() is not None:
-            st.rerun(scope="app")
+    if jobs.current() is not None:
+        st.rerun(scope="app")
 
 
 def past_runs() -> None:
@@ -504,64 +536,37 @@ def past_runs() -> None:
 
 # --- page --------------------------------------------------------------------------------------
 
-st.title("Training")
-st.caption(
-    "The lesson trains resnet34 on 37 pet breeds: 3 frozen epochs at 224 px, unfreeze, 2 more, then "
-    "2 at 352 px. Here the same run (or a small one) trains in a separate process you can watch, "
-    "stop and come back to."
-)
-_init_state()
-with ui.user_errors("Checking for a running job"):
+
+def page() -> None:
+    st.title("Training")
+    st.caption(
+        f"The lesson trains resnet34 on {data.PETS_BREEDS} pet breeds: 3 frozen epochs at 224 px, "
+        "unfreeze, 2 more, then 2 at 352 px. Here the same run (or a small one) trains in a "
+        "separate process you can watch, stop and come back to."
+    )
     running_id = jobs.current()
-running = running_id is not None
-config = setup(running)
+    init_state(running_id)
+    config = setup(running_id is not None)
+    controls(config, running_id)
+    if config is not None:
+        summary_section(config)
+    st.subheader("Live")
+    if running_id is not None:
+        st.fragment(run_every=LIVE_EVERY_S)(live)(True)
+    else:
+        live(False)
+        st.fragment(run_every=IDLE_POLL_S)(watch_for_a_job)()
+    past_runs()
+    ui.show_code(
+        tr.one_cycle,
+        tr.make_optimizer,
+        tr.set_schedule,
+        tr.augment_batch,
+        tr.train_step,
+        tr.train_epoch,
+        tr.fit_stages,
+        label="Show the code",
+    )
 
-start_col, stop_col, _ = st.columns([1, 1, 4])
-start_col.button(
-    "Start training",
-    key="train_start",
-    type="primary",
-    disabled=running or config is None,
-    on_click=_request_start,
-)
-# A click from a tab that has not yet seen another tab's job arrives here even though this run
-# draws the button disabled: jobs.start refuses it and the person is told which job runs.
-if st.session_state.pop("train_start_requested", False) and config is not None:
-    with ui.user_errors("Starting the training job"):
-        try:
-            run_id = jobs.start(config)
-        except jobs.JobBusy:
-            # A double click: the second one meets the job the first one started here.
-            if running_id is None or running_id != st.session_state.get("train_started_run"):
-                raise
-        else:
-            st.session_state["train_view_run"] = st.session_state["train_started_run"] = run_id
-            time.sleep(0.2)  # let the child write its first line before the live view reads it
-            st.rerun()
-if stop_col.button("Stop", key="train_stop", disabled=not running):
-    with ui.user_errors("Stopping the training job"):
-        if jobs.stop():
-            st.toast("Stop requested: the job finishes its batch, saves a checkpoint and exits.")
-if running:
-    st.info(f"Job `{running_id}` is running for the whole server: every tab sees it here.")
 
-if config is not None:
-    with ui.user_errors("Counting the classes"):
-        show_summary(config, n_classes(config))
-
-st.subheader("Live")
-if running:
-    st.fragment(run_every=LIVE_EVERY_S)(live)(True)
-else:
-    live(False)
-    st.fragment(run_every=IDLE_POLL_S)(watch_for_a_job)()
-past_runs()
-ui.show_code(
-    tr.one_cycle,
-    tr.make_optimizer,
-    tr.set_schedule,
-    tr.augment_batch,
-    tr.train_step,
-    tr.fit_stages,
-    label="Show the code",
-)
+page()

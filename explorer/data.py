@@ -246,6 +246,36 @@ def _lock(base: Path) -> Path:
     raise DatasetUnavailable("Could not take the download lock for the Oxford-IIIT Pet dataset.")
 
 
+def _before_download(
+    root: Path, base: Path, report: Callable[[str, float], None], timeout: float
+) -> None:
+    """Clear a half-extracted tree and, unless the archives are here, check the server answers.
+
+    Raises:
+        DatasetUnavailable: the server cannot be reached within `timeout` seconds.
+    """
+    import torchvision
+
+    # torchvision only checks that the folders exist, so a half-extracted tree would be taken
+    # as complete: remove what was extracted (never the archives) and let it extract again.
+    if pets_status(root)["state"] != "ready":
+        for sub in ("images", "annotations"):
+            if (base / sub).is_dir():
+                shutil.rmtree(base / sub)
+    resources = torchvision.datasets.OxfordIIITPet._RESOURCES
+    if all((base / os.path.basename(urlparse(url).path)).exists() for url, _ in resources):
+        return
+    report("Connecting", 0.0)
+    try:
+        _reachable(resources[0][0], timeout)
+    except OSError as exc:
+        raise DatasetUnavailable(
+            "The Oxford-IIIT Pet dataset could not be downloaded: there is no network "
+            f"connection to {urlparse(resources[0][0]).hostname} ({exc}). Use the shapes "
+            "dataset or a folder of your own images instead."
+        ) from exc
+
+
 def download_pets(
     root: Path | str | None = None,
     progress: Callable[[str, float], None] | None = None,
@@ -292,26 +322,7 @@ def download_pets(
     worker = threading.Thread(target=work, name="download-pets", daemon=True)
     started = False
     try:
-        # torchvision only checks that the folders exist, so a half-extracted tree would be taken
-        # as complete: remove what was extracted (never the archives) and let it extract again.
-        if pets_status(root)["state"] != "ready":
-            for sub in ("images", "annotations"):
-                if (base / sub).is_dir():
-                    shutil.rmtree(base / sub)
-        resources = torchvision.datasets.OxfordIIITPet._RESOURCES
-        archives_present = all(
-            (base / os.path.basename(urlparse(url).path)).exists() for url, _ in resources
-        )
-        if not archives_present:
-            report("Connecting", 0.0)
-            try:
-                _reachable(resources[0][0], timeout)
-            except OSError as exc:
-                raise DatasetUnavailable(
-                    "The Oxford-IIIT Pet dataset could not be downloaded: there is no network "
-                    f"connection to {urlparse(resources[0][0]).hostname} ({exc}). Use the shapes "
-                    "dataset or a folder of your own images instead."
-                ) from exc
+        _before_download(root, base, report, timeout)
         worker.start()
         started = True
     finally:

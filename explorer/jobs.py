@@ -7,6 +7,7 @@ folder (config.json, events.jsonl, log), so a refresh or another browser tab rea
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -31,6 +32,7 @@ from explorer.train.events import (
     Event,
     StageEvent,
     StartEvent,
+    format_time,
     read_events,
 )
 
@@ -386,3 +388,72 @@ def list_runs(limit: int = 50) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+# --------------------------------------------------------------------------- what a page shows
+
+
+@dataclass
+class Bar:
+    """One progress bar: how full (0..1) and what it says."""
+
+    fraction: float
+    text: str
+
+
+def progress_bars(job: JobStatus) -> list[Bar]:
+    """Stage, epoch and (once training) batch progress of a run, as the page draws them."""
+    planned = job.config.get("stages", [])
+    n_stages = len(planned) or 1
+    total_epochs = sum(s.get("epochs", 0) for s in planned) or 1
+    stage = job.stages[-1] if job.stages else None
+    si = stage["stage"] if stage else 0
+    text = f"stage {min(si + 1, n_stages)}/{n_stages}"
+    if stage:
+        text += f": {stage['size']} px, {'frozen' if stage['frozen'] else 'unfrozen'}"
+    done_stages = si + (1 if job.state == "done" else 0)
+    bars = [
+        Bar(min(1.0, done_stages / n_stages), text),
+        Bar(min(1.0, len(job.epochs) / total_epochs), f"epochs {len(job.epochs)}/{total_epochs}"),
+    ]
+    if job.batches:
+        last = job.batches[-1]
+        bars.append(
+            Bar(
+                (last["batch"] + 1) / last["batches"],
+                f"batch {last['batch'] + 1}/{last['batches']} of epoch {last['epoch'] + 1}",
+            )
+        )
+    return bars
+
+
+def shapes_line(job: JobStatus) -> str | None:
+    """The tensor shapes the run works with (cache, batch, logits), once its data is ready."""
+    s = job.start
+    if s is None:
+        return None
+    bs = job.config.get("batch_size")
+    size = job.stages[-1]["size"] if job.stages else job.config["stages"][0]["size"]
+    line = (
+        f"Shapes: cache {tuple(s['cache_shape'])} uint8 on {s['device']} · batch "
+        f"({bs}, 3, {size}, {size}) float ({s['amp']}) · logits ({bs}, {len(s['classes'])}) · "
+        f"{s['n_train']} train / {s['n_valid']} valid images"
+    )
+    if s["skipped"]:
+        line += f" · {s['skipped']} unreadable images skipped"
+    return line
+
+
+def epoch_table(job: JobStatus) -> list[dict[str, Any]]:
+    """The table fastai prints after each epoch, one row per epoch (time as mm:ss)."""
+    return [
+        {
+            "epoch": e["epoch"],
+            "train_loss": e["train_loss"],
+            "valid_loss": e["valid_loss"],
+            "error_rate": e["error_rate"],
+            "time": format_time(e["time"]),
+            "images/s": round(e["images_per_s"]) if math.isfinite(e["images_per_s"]) else None,
+        }
+        for e in job.epochs
+    ]

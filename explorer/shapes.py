@@ -60,6 +60,57 @@ def _shape_mask(kind: str, u: Tensor, v: Tensor) -> Tensor:
     raise ValueError(f"Unknown shape {kind!r}.")
 
 
+def _backgrounds(base: Tensor, size: int, g: torch.Generator, xs: Tensor, ys: Tensor) -> Tensor:
+    """Small-amplitude textures around each image's base colour: 0 noise, 1 stripes, 2 gradient.
+
+    Shape:
+        base (n, 3), xs (1, 1, S), ys (1, S, 1) -> (n, 3, S, S)
+    """
+    n = base.shape[0]
+
+    def rand(*shape: int) -> Tensor:
+        return torch.rand(*shape, generator=g)
+
+    texture_kind = torch.randint(0, 3, (n,), generator=g)
+    amp = 0.04 + 0.06 * rand(n)
+    beta = (rand(n) * 2 * math.pi).view(n, 1, 1)
+    proj = (xs * torch.cos(beta) + ys * torch.sin(beta)) / size  # (n, S, S), about -1.4..1.4
+    freq = (2 + 5 * rand(n)).view(n, 1, 1)
+    phase = (rand(n) * 2 * math.pi).view(n, 1, 1)
+    # Each texture is computed only for the images that use it.
+    texture = torch.empty(n, size, size)
+    for t_kind in range(3):
+        idx = (texture_kind == t_kind).nonzero().flatten()
+        if not len(idx):
+            continue
+        if t_kind == 0:
+            texture[idx] = rand(len(idx), size, size) * 2 - 1
+        elif t_kind == 1:
+            texture[idx] = torch.sin(2 * math.pi * freq[idx] * proj[idx] + phase[idx])
+        else:
+            texture[idx] = (proj[idx] / math.sqrt(2)).clamp(-1, 1)
+    return base.view(n, 3, 1, 1) + amp.view(n, 1, 1, 1) * texture.unsqueeze(1)
+
+
+def _boxes(masks: Tensor) -> Tensor:
+    """The tight box of each mask: x0, y0, x1, y1 with x1/y1 exclusive.
+
+    Shape:
+        (n, S, S) bool -> (n, 4) float32
+    """
+    size = masks.shape[-1]
+    rows, cols = masks.any(dim=2), masks.any(dim=1)  # (n, S) each
+    ar = torch.arange(size)
+
+    def first(hit: Tensor) -> Tensor:
+        return torch.where(hit, ar, size + 1).min(dim=1).values
+
+    def last(hit: Tensor) -> Tensor:
+        return torch.where(hit, ar, -1).max(dim=1).values + 1
+
+    return torch.stack([first(cols), first(rows), last(cols), last(rows)], dim=1).float()
+
+
 def make_shapes(n: int, size: int = 64, seed: int = 0) -> ShapesData:
     """Synthetic shapes on textured backgrounds, deterministic from `seed`.
 
@@ -107,26 +158,7 @@ def make_shapes(n: int, size: int = 64, seed: int = 0) -> ShapesData:
     coords = torch.arange(size, dtype=torch.float32) + 0.5  # pixel centres
     ys, xs = coords.view(1, size, 1), coords.view(1, 1, size)
 
-    # Background textures: 0 noise, 1 stripes, 2 gradient.
-    texture_kind = torch.randint(0, 3, (n,), generator=g)
-    amp = 0.04 + 0.06 * rand(n)
-    beta = (rand(n) * 2 * math.pi).view(n, 1, 1)
-    proj = (xs * torch.cos(beta) + ys * torch.sin(beta)) / size  # (n, S, S), about -1.4..1.4
-    freq = (2 + 5 * rand(n)).view(n, 1, 1)
-    phase = (rand(n) * 2 * math.pi).view(n, 1, 1)
-    # Each texture is computed only for the images that use it.
-    texture = torch.empty(n, size, size)
-    for t_kind in range(3):
-        idx = (texture_kind == t_kind).nonzero().flatten()
-        if not len(idx):
-            continue
-        if t_kind == 0:
-            texture[idx] = rand(len(idx), size, size) * 2 - 1
-        elif t_kind == 1:
-            texture[idx] = torch.sin(2 * math.pi * freq[idx] * proj[idx] + phase[idx])
-        else:
-            texture[idx] = (proj[idx] / math.sqrt(2)).clamp(-1, 1)
-    background = base.view(n, 3, 1, 1) + amp.view(n, 1, 1, 1) * texture.unsqueeze(1)
+    background = _backgrounds(base, size, g, xs, ys)
 
     # Each pixel in the object's frame: translate, rotate by -theta, scale by the radius.
     dx = (xs - cx.view(n, 1, 1)) / radius.view(n, 1, 1)
@@ -142,17 +174,7 @@ def make_shapes(n: int, size: int = 64, seed: int = 0) -> ShapesData:
     img = torch.where(masks.unsqueeze(1), colour.view(n, 3, 1, 1), background)
     images = (img.clamp(0, 1) * 255).round().to(torch.uint8)
 
-    rows, cols = masks.any(dim=2), masks.any(dim=1)  # (n, S) each
-    ar = torch.arange(size)
-    big = size + 1
-
-    def first(hit: Tensor) -> Tensor:
-        return torch.where(hit, ar, big).min(dim=1).values
-
-    def last(hit: Tensor) -> Tensor:
-        return torch.where(hit, ar, -1).max(dim=1).values + 1
-
-    boxes = torch.stack([first(cols), first(rows), last(cols), last(rows)], dim=1).float()
+    boxes = _boxes(masks)
     return ShapesData(
         images=images, labels=labels, boxes=boxes, classes=list(SHAPE_CLASSES), masks=masks
     )

@@ -133,3 +133,111 @@ def test_second_tab_refused_refresh_reattaches_stop_saves(page):
     assert page.get_by_role("link", name="Look inside it on the Heatmap page").count() == 1
     assert_no_exception(page)
     screenshot(page, "train-stopped")
+
+
+# --- settings that survive and share (issue 11) -----------------------------------------------
+
+
+def set_form(pg) -> None:
+    """A non-default recipe, name, batch size and padding (each a rerun)."""
+    open_page(pg, "Training")
+    choose(pg, "train_recipe", "tiny")
+    type_into(pg, "train_name", "kept-name")
+    type_into(pg, "train_batch_size", "40")
+    choose(pg, "train_padding", "zeros")
+
+
+def link_warnings(pg):
+    """The warnings about a link (a stopped run's warning in the live view is not one)."""
+    return pg.locator(f"{MAIN} [data-testid='stAlertContentWarning']", has_text="this link")
+
+
+def check_form(pg) -> None:
+    recipe = pg.locator(".st-key-train_recipe input[role='combobox']").input_value()
+    padding = pg.locator(".st-key-train_padding input[role='combobox']").input_value()
+    assert (recipe, padding) == ("tiny", "zeros")
+    assert pg.locator(".st-key-train_name input").input_value() == "kept-name"
+    assert pg.locator(".st-key-train_batch_size input").input_value() == "40"
+    assert pg.locator(".st-key-train_n_shapes input").input_value() == "240"  # from the recipe
+    assert "Model summary: resnet18 at 32 px, 5 classes" in main_text(pg)  # tiny's model, stage
+
+
+def test_form_survives_home_and_back_and_a_copied_link_opens_it(page, browser):
+    set_form(page)
+    check_form(page)
+    url = page.url
+    assert all(p in url for p in ("recipe=tiny", "name=kept-name", "batch_size=40")), url
+
+    open_page(page, "Home")
+    open_page(page, "Training")
+    check_form(page)
+    assert page.url == url
+    assert_no_exception(page)
+
+    fresh = browser.new_context(viewport={"width": 1400, "height": 1600})
+    try:
+        other = fresh.new_page()
+        other.set_default_timeout(120_000)
+        other.goto(url)
+        wait_for_run(other)
+        check_form(other)
+        assert link_warnings(other).count() == 0
+        assert_no_exception(other)
+    finally:
+        fresh.close()
+
+
+def test_a_bad_link_opens_the_defaults_with_one_sentence(page, server):
+    page.goto(f"{server}/train?recipe=fastest&batch_size=abc&stages=1,2&name=ok-name")
+    wait_for_run(page)
+    warnings = link_warnings(page)
+    assert warnings.count() == 1
+    text = warnings.first.inner_text()
+    assert all(p in text for p in ("recipe=fastest", "batch_size=abc", "stages=1,2")), text
+    assert page.locator(".st-key-train_recipe input[role='combobox']").input_value() == "lesson"
+    assert page.locator(".st-key-train_batch_size input").input_value() == "64"
+    assert page.locator(".st-key-train_name input").input_value() == "ok-name"  # the good part
+    assert_no_exception(page)
+
+
+def stage_cells(pg) -> list[str]:
+    """The stages table's cells, row by row (the grid draws them once it is laid out)."""
+    cells = pg.locator(".st-key-train_stages_editor [role='gridcell']")
+    cells.first.wait_for(state="attached", timeout=30_000)
+    return [cells.nth(i).inner_text() for i in range(cells.count())]
+
+
+def test_an_edited_stages_table_survives_home_and_back_and_opens_from_its_link(page, browser):
+    open_page(page, "Training")
+    choose(page, "train_recipe", "tiny")
+    assert stage_cells(page) == ["1", "32", "3e-03:3e-03", "false", "0.3"]
+    edited = ["3", "32", "3e-03:3e-03", "false", "0.3"]
+    grid = page.locator(".st-key-train_stages_editor [data-testid='stDataFrameResizable']")
+    for _ in range(3):  # the canvas grid may take a moment to take input after a redraw
+        grid.dblclick(position={"x": 90, "y": 52})  # the epochs cell of the first stage
+        page.wait_for_timeout(500)
+        page.keyboard.press("Control+a")
+        page.keyboard.type("3")
+        page.keyboard.press("Enter")
+        wait_for_run(page)
+        if stage_cells(page) == edited:
+            break
+    assert stage_cells(page) == edited
+    assert "stages=3%2C32%2C3e-03" in page.url, page.url
+    url = page.url
+
+    open_page(page, "Home")
+    open_page(page, "Training")
+    assert stage_cells(page) == edited  # the edit, not the recipe's table
+    assert page.url == url
+
+    fresh = browser.new_context(viewport={"width": 1400, "height": 1600})
+    try:
+        other = fresh.new_page()
+        other.set_default_timeout(120_000)
+        other.goto(url)
+        wait_for_run(other)
+        assert stage_cells(other) == edited
+        assert_no_exception(other)
+    finally:
+        fresh.close()

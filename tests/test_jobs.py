@@ -149,3 +149,88 @@ def test_status_of_runs_that_died(home: Path) -> None:
     assert jobs.status("stopped-early").state == "stopped"
     with pytest.raises(jobs.NoSuchRun):
         jobs.status("never-ran")
+
+
+def test_what_the_page_shows_of_a_run_is_read_from_its_events() -> None:
+    cfg = slow_tiny().to_dict()  # one stage of 50 epochs
+    st = jobs.JobStatus(run_id="r", state="running", config=cfg)
+    bars = jobs.progress_bars(st)
+    assert [(b.fraction, b.text) for b in bars] == [(0.0, "stage 1/1"), (0.0, "epochs 0/50")]
+    assert jobs.shapes_line(st) is None and jobs.epoch_table(st) == []
+    st.start = {
+        "event": "start",
+        "device": "cpu",
+        "amp": "fp32",
+        "classes": list("abcde"),
+        "n_train": 192,
+        "n_valid": 48,
+        "skipped": 2,
+        "cache_shape": [192, 3, 37, 37],
+        "batches_per_epoch": [6],
+        "total_epochs": 50,
+        "n_params": 1,
+        "config": cfg,
+    }
+    st.stages = [
+        {
+            "event": "stage",
+            "stage": 0,
+            "n_stages": 1,
+            "epochs": 50,
+            "size": 32,
+            "frozen": False,
+            "lrs": [1e-3] * 3,
+            "batches": 6,
+            "trainable": 1,
+            "batch_shape": [32, 3, 32, 32],
+        }
+    ]
+    st.batches = [
+        {
+            "event": "batch",
+            "stage": 0,
+            "epoch": 1,
+            "batch": 2,
+            "batches": 6,
+            "step": 8,
+            "loss": 1.0,
+            "smooth_loss": 1.0,
+            "lr": 1e-3,
+            "mom": 0.9,
+        }
+    ]
+    st.epochs = [
+        {
+            "event": "epoch",
+            "epoch": 0,
+            "stage": 0,
+            "train_loss": 1.25,
+            "valid_loss": 1.5,
+            "error_rate": 0.5,
+            "time": 75.4,
+            "images_per_s": 123.6,
+        }
+    ]
+    bars = jobs.progress_bars(st)
+    assert [b.text for b in bars] == [
+        "stage 1/1: 32 px, unfrozen",
+        "epochs 1/50",
+        "batch 3/6 of epoch 2",
+    ]
+    assert [b.fraction for b in bars] == pytest.approx([0.0, 1 / 50, 3 / 6])
+    assert jobs.shapes_line(st) == (
+        "Shapes: cache (192, 3, 37, 37) uint8 on cpu · batch (32, 3, 32, 32) float (fp32) · "
+        "logits (32, 5) · 192 train / 48 valid images · 2 unreadable images skipped"
+    )
+    assert jobs.epoch_table(st) == [
+        {
+            "epoch": 0,
+            "train_loss": 1.25,
+            "valid_loss": 1.5,
+            "error_rate": 0.5,
+            "time": "01:15",
+            "images/s": 124,
+        }
+    ]
+    st.state = "done"
+    assert jobs.progress_bars(st)[0].fraction == 1.0

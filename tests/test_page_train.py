@@ -1,4 +1,5 @@
-"""AppTest of the training page: setup widgets, then a real tiny shapes job started, watched, finished."""
+"""AppTest of the training page: setup widgets, a real tiny shapes job started, watched, finished;
+settings read from and written to the URL."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from explorer import jobs
 
 
 def texts(at) -> str:
-    parts = [e.value for kind in ("markdown", "caption", "success", "info", "warning", "error")
-             for e in getattr(at, kind)]  # fmt: skip
+    kinds = ("markdown", "caption", "success", "info", "warning", "error")
+    parts = [e.value for kind in kinds for e in getattr(at, kind)]
     return "\n".join(str(p) for p in parts)
 
 
@@ -150,3 +151,119 @@ def test_unusable_folder_is_reported_before_start(app_test, tmp_path) -> None:
     assert not at.error
     assert "2 classes: cats, dogs" in texts(at)
     assert not at.button(key="train_start").disabled
+
+
+# --- settings in the URL (issue 11) -----------------------------------------------------------
+
+# The page alone, as if the session had been opened on it with a link (app.py's first run does the
+# same: remember() keeps the link of the page it opened on).
+ONE_PAGE = """
+import ui.state
+ui.state.remember("train")
+exec(open("app_pages/train.py").read(), {"__name__": "__page__"})
+"""
+
+
+def open_link(params: dict[str, str], home):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_string(ONE_PAGE, default_timeout=60)
+    for name, value in params.items():
+        at.query_params[name] = value
+    at.run()
+    return at
+
+
+def form(at) -> dict:
+    shapes = at.radio(key="train_data").value == "shapes"  # the count is shown for shapes only
+    return {
+        "recipe": at.selectbox(key="train_recipe").value,
+        "data": at.radio(key="train_data").value,
+        "n_shapes": at.number_input(key="train_n_shapes").value if shapes else None,
+        "arch": at.selectbox(key="train_arch").value,
+        "pretrained": at.checkbox(key="train_pretrained").value,
+        "batch_size": at.number_input(key="train_batch_size").value,
+        "padding": at.selectbox(key="train_padding").value,
+        "name": at.text_input(key="train_name").value,
+        "stages": at.dataframe[0].value.to_dict("records"),
+    }
+
+
+def test_a_link_opens_the_form_it_describes(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("EXPLORER_HOME", str(tmp_path))
+    link = {
+        "recipe": "tiny",
+        "data": "shapes",
+        "n_shapes": "500",
+        "arch": "resnet50",
+        "pretrained": "0",
+        "batch_size": "48",
+        "padding": "zeros",
+        "name": "my-run",
+        "stages": "2,32,3e-03,0,0.3;1,48,1e-06:1e-04,1,0.5",
+    }
+    at = open_link(link, tmp_path)
+    assert not at.exception and not at.warning
+    assert form(at) == {
+        "recipe": "tiny",
+        "data": "shapes",
+        "n_shapes": 500,
+        "arch": "resnet50",
+        "pretrained": False,
+        "batch_size": 48,
+        "padding": "zeros",
+        "name": "my-run",
+        "stages": [
+            {"epochs": 2, "size": 32, "lr": "3e-03", "frozen": False, "pct_start": 0.3},
+            {"epochs": 1, "size": 48, "lr": "1e-06:1e-04", "frozen": True, "pct_start": 0.5},
+        ],
+    }
+    assert dict(at.query_params) == link  # the URL still describes the same form
+    assert not at.button(key="train_start").disabled
+
+
+def test_the_url_follows_the_form_and_opens_it_again(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("EXPLORER_HOME", str(tmp_path))
+    at = open_link({}, tmp_path)
+    at.selectbox(key="train_recipe").set_value("tiny").run()
+    at.text_input(key="train_name").set_value("sent-to-a-student").run()
+    at.number_input(key="train_batch_size").set_value(24).run()
+    at.selectbox(key="train_padding").set_value("border").run()
+    assert not at.exception
+    link = dict(at.query_params)
+    assert link["recipe"] == "tiny" and link["name"] == "sent-to-a-student"
+    assert link["batch_size"] == "24" and link["padding"] == "border"
+    again = open_link(link, tmp_path)  # a fresh session, as a student's browser opens it
+    assert not again.exception and not again.warning
+    assert form(again) == form(at)
+
+
+def test_a_bad_link_opens_the_defaults_with_one_sentence(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("EXPLORER_HOME", str(tmp_path))
+    bad = {
+        "recipe": "fastest",
+        "batch_size": "-3",
+        "stages": "3,224,fast,1,0.8",
+        "arch": "vgg16",
+        "name": "ok-name",
+    }
+    at = open_link(bad, tmp_path)
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1
+    for name in ("recipe=fastest", "batch_size=-3", "stages=3,224,fast", "arch=vgg16"):
+        assert name in warnings[0]
+    assert "Learning rate 'fast'" in warnings[0]  # the stages say why, as the editor would
+    from explorer import train as tr
+
+    assert form(at) == {  # the lesson's form (a link sets the form: no CPU default recipe)
+        "recipe": "lesson",
+        "data": "pets",
+        "n_shapes": None,
+        "arch": "resnet34",
+        "pretrained": True,
+        "batch_size": 64,
+        "padding": "reflection",
+        "name": "ok-name",  # the good part of the link is kept
+        "stages": tr.stage_rows(tr.recipe("lesson").stages),
+    }

@@ -453,3 +453,65 @@ def test_cuda_run_uses_bf16_and_keeps_data_on_the_gpu(tmp_path) -> None:
     assert res.history[0]["images_per_s"] > 0
     _, meta = models.load("cuda-tiny", folder=tmp_path / "w")
     assert meta["complete"] is True
+
+
+# --------------------------------------------------------------------------- the page's figures
+
+
+def fake_batches(n: int, per_epoch: int) -> list[dict]:
+    return [
+        {
+            "event": "batch",
+            "stage": 0,
+            "epoch": k // per_epoch,
+            "batch": k % per_epoch,
+            "batches": per_epoch,
+            "step": k,
+            "loss": 2.0 / (k + 1),
+            "smooth_loss": 1.5 / (k + 1),
+            "lr": 1e-3 * (k + 1),
+            "mom": 0.9,
+        }
+        for k in range(n)
+    ]
+
+
+def test_curves_figure_plots_the_events_it_is_given() -> None:
+    from explorer.plots import train as plots
+
+    batches = fake_batches(8, per_epoch=4)
+    epochs = [
+        {
+            "event": "epoch",
+            "epoch": e,
+            "stage": 0,
+            "train_loss": 1.0,
+            "valid_loss": 0.5 + e,
+            "error_rate": 0.4 - 0.1 * e,
+            "time": 3.0,
+            "images_per_s": 10.0,
+        }
+        for e in range(2)
+    ]
+    fig = plots.curves_figure(batches, epochs)
+    by_name = {t.name: t for t in fig.data}
+    assert list(by_name["batch loss"].y) == [b["loss"] for b in batches]
+    assert list(by_name["train (smoothed)"].y) == [b["smooth_loss"] for b in batches]
+    assert list(by_name["valid"].x) == [3, 7]  # each epoch's last batch
+    assert list(by_name["valid"].y) == [0.5, 1.5]
+    assert list(by_name["error rate"].y) == pytest.approx([0.4, 0.3])
+    empty = plots.curves_figure(batches[:2], [])
+    assert "measured on the validation set" in empty.layout.annotations[-1].text
+
+
+def test_schedule_figure_shows_the_plan_and_what_was_used() -> None:
+    from explorer.plots import train as plots
+
+    cfg = tr.recipe("tiny")
+    plan = tr.planned_schedule(cfg, [10])
+    fig = plots.schedule_figure(plan, fake_batches(3, per_epoch=10))
+    by_name = {t.name: t for t in fig.data}
+    assert list(by_name["lr (plan)"].y) == [tr.one_cycle(k, 10, 3e-3, 0.3)[0] for k in range(10)]
+    assert list(by_name["lr"].y) == pytest.approx([1e-3, 2e-3, 3e-3])
+    long = plots.thin(list(range(10_000)), max_points=3000)
+    assert long[:3] == [0, 3, 6] and len(long) == 3334

@@ -33,7 +33,13 @@ from explorer.train.config import (
     stages_to_text,
 )
 from explorer.train.events import Event, EventLog, read_events
-from explorer.train.schedule import annealing_cos, one_cycle, planned_schedule, set_schedule
+from explorer.train.schedule import (
+    PlannedStep,
+    annealing_cos,
+    one_cycle,
+    planned_schedule,
+    set_schedule,
+)
 
 if TYPE_CHECKING:
     from explorer.train.cli import Printer, build_parser, config_from_args, main
@@ -81,6 +87,7 @@ _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 
 __all__ = [
     "LR",
+    "PlannedStep",
     "RECIPES",
     "ConfigError",
     "Event",
