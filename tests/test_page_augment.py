@@ -290,3 +290,31 @@ def test_a_disabled_control_really_changes_no_draw(settings):
             if f in ("zoom_row", "zoom_col"):  # the focus only matters where a zoom happened
                 a, b = a[base.zoom != 1], b[base.zoom != 1]
             assert torch.equal(a, b), (name, f)
+
+
+def test_random_crop_position_is_disabled_only_where_a_square_photo_leaves_it_no_room():
+    """On a square photo the crop window is the whole photo: with and without rand_crop the same
+    draw gives the same tiles (the oracle), so the page disables it; on a wide photo it does not."""
+    from explorer.plots.augment import inert_controls
+
+    settings = aug.AugSettings.lesson(max_resize_crop=1.5, p_resize_crop=0.5)
+    values = {**settings.to_dict(), "zoom_random": True}
+    assert "rand_crop" in inert_controls(values, photo_square=True)
+    assert "rand_crop" not in inert_controls(values, photo_square=False)
+    torch.manual_seed(0)
+    for shape, same in (((3, 40, 40), True), ((3, 40, 64), False)):
+        img = torch.rand(shape)
+        tiles = [
+            aug.apply(
+                img,
+                aug.draw(
+                    aug.AugSettings(**{**settings.to_dict(), "rand_crop": on}),
+                    9,
+                    torch.Generator().manual_seed(1),
+                ),
+                24,
+                "reflection",
+            )
+            for on in (True, False)
+        ]
+        assert torch.allclose(tiles[0], tiles[1], atol=1e-5) is same
