@@ -438,8 +438,12 @@ def folder_items(path: Path | str, regex: str | None = None, max_entries: int = 
         FolderError: the folder is missing, holds no images or far too many files, or the regex is
             invalid, has no group, or matches nothing.
     """
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
+    try:
+        folder = Path(path).expanduser()
+        is_dir = folder.is_dir()
+    except (RuntimeError, ValueError, OSError):  # "~nosuchuser/x", a NUL byte, a name too long
+        folder, is_dir = Path(path), False
+    if not is_dir:
         raise FolderError(f"The folder {str(folder)!r} does not exist or is not a folder.")
     if regex is not None:
         files = _find_images(folder, max_entries)

@@ -167,6 +167,8 @@ def test_every_folder_mistake_is_a_folder_error_with_a_sentence(tmp_path):
 
     mistakes = [
         (tmp_path / "nope", None, "does not exist"),
+        ("~no-such-user-here/pics", None, "does not exist"),  # expanduser raised RuntimeError
+        ("pics\x00", None, "does not exist"),  # is_dir raised ValueError (embedded null byte)
         (tmp_path, None, "No sub-folder"),
         (tmp_path, r"(\w+)", "holds no images"),
     ]

@@ -217,6 +217,11 @@ def test_a_persons_config_mistakes_are_config_errors_with_a_sentence() -> None:
         tr.TrainConfig.from_dict({**tr.recipe("tiny").to_dict(), "lr": 1})
     with pytest.raises(tr.ConfigError, match="stages cannot be read"):
         tr.TrainConfig.from_dict({"stages": [{"epochs": 1}]})
+    with pytest.raises(tr.ConfigError, match="wrong type"):  # a config.json typed by hand
+        tr.TrainConfig.from_dict({"batch_size": "64"})
+    with pytest.raises(tr.ConfigError, match="Unknown device 'cuda:x'"):
+        tr.TrainConfig(device="cuda:x")
+    assert tr.TrainConfig(device="cuda:1").device == "cuda:1"
 
 
 def test_stages_text_round_trip_and_refusals() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
@@ -107,7 +108,10 @@ class TrainConfig:
             raise ConfigError(f"The config's stages cannot be read ({exc!r}).") from None
         if stages:
             d["stages"] = stages
-        return cls(**d)
+        try:
+            return cls(**d)
+        except TypeError as exc:  # e.g. "batch_size": "64" compared with a number
+            raise ConfigError(f"The config has a value of the wrong type ({exc}).") from None
 
 
 def _stage_from_dict(s: Mapping[str, Any]) -> Stage:
@@ -166,7 +170,7 @@ def check_config(cfg: TrainConfig) -> None:
         raise ConfigError(f"valid_pct must be between 0 and 1 (exclusive), got {cfg.valid_pct}.")
     if cfg.n_shapes < 1:
         raise ConfigError(f"The number of shapes must be at least 1, got {cfg.n_shapes}.")
-    if cfg.device not in (None, "cpu", "cuda") and not str(cfg.device).startswith("cuda:"):
+    if cfg.device is not None and not re.fullmatch(r"cpu|cuda(:\d+)?", str(cfg.device)):
         raise ConfigError(f"Unknown device {cfg.device!r}; use cpu or cuda.")
 
 
