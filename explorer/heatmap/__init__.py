@@ -3,6 +3,7 @@
 - `hooks`: `hooked` (the one hook context manager) and `model_lock`;
 - `maps`: activations, Grad-CAM (the lesson's variant and fastai's library variant), rankings;
 - `methods`: the CAM family (`CAM_METHODS`, `cam_map`): Grad-CAM++, XGrad-CAM, HiResCAM, ...;
+- `faithful`: deletion / insertion curves, Average Drop / Increase in Confidence, pointing game;
 - `cells`: the image region and receptive field of a map cell;
 - `overlay`: the model's input crop, colormaps, overlays, the channel sprite and image encoding.
 """
@@ -17,6 +18,17 @@ from explorer.heatmap.cells import (
     cell_region,
     cell_regions,
     receptive_field,
+)
+from explorer.heatmap.faithful import (
+    Curve,
+    Faithfulness,
+    MethodScore,
+    compare_methods,
+    faithfulness,
+    most_faithful,
+    pointing_hit,
+    step_counts,
+    step_masks,
 )
 from explorer.heatmap.hooks import Hook, LayerError, evaluating, find_layer, hooked, model_lock
 from explorer.heatmap.maps import (
@@ -66,6 +78,15 @@ from explorer.heatmap.overlay import (
 )
 
 __all__ = [
+    "Curve",
+    "Faithfulness",
+    "MethodScore",
+    "compare_methods",
+    "faithfulness",
+    "most_faithful",
+    "pointing_hit",
+    "step_counts",
+    "step_masks",
     "CAM_METHODS",
     "GRADIENT_METHODS",
     "METHOD_NOTES",
