@@ -10,7 +10,6 @@ import errno
 import os
 import re
 import shutil
-import socket
 import tarfile
 import threading
 import urllib.error
@@ -29,6 +28,7 @@ from torch import Tensor
 
 from explorer import paths, procs
 from explorer.errors import UserError
+from explorer.net import reachable
 from explorer.shapes import SHAPE_CLASSES, ShapesData, make_shapes
 
 PET_REGEX = r"([^/]+)_\d+.jpg$"
@@ -145,13 +145,6 @@ def pets_items(root: Path | str | None = None) -> Items:
     return _label_by_regex(_pet_files(root), PET_REGEX)
 
 
-def _reachable(url: str, timeout: float) -> None:
-    """Raise OSError quickly when the url's server cannot be reached at all."""
-    parsed = urlparse(url)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    socket.create_connection((parsed.hostname or "", port), timeout=timeout).close()
-
-
 def _fetch_archives(base: Path, stall_timeout: float) -> None:
     """Download the archives torchvision would download, each read with a timeout.
 
@@ -266,14 +259,14 @@ def _before_download(
     if all((base / os.path.basename(urlparse(url).path)).exists() for url, _ in resources):
         return
     report("Connecting", 0.0)
-    try:
-        _reachable(resources[0][0], timeout)
-    except OSError as exc:
+    url = urlparse(resources[0][0])
+    why = reachable(url.hostname or "", url.port or (443 if url.scheme == "https" else 80), timeout)
+    if why is not None:
         raise DatasetUnavailable(
             "The Oxford-IIIT Pet dataset could not be downloaded: there is no network "
-            f"connection to {urlparse(resources[0][0]).hostname} ({exc}). Use the shapes "
-            "dataset or a folder of your own images instead."
-        ) from exc
+            f"connection to {url.hostname} ({why}). Use the shapes dataset or a folder of your "
+            "own images instead."
+        )
 
 
 def download_pets(

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import math
 import pickle
-import socket
-import threading
 import urllib.error
 from pathlib import Path
 from types import ModuleType
@@ -19,6 +17,7 @@ import torch.fx
 from torch import Tensor, nn
 
 from explorer.errors import UserError
+from explorer.net import REACH_TIMEOUT_S, reachable
 
 if TYPE_CHECKING:
     import torchvision
@@ -35,7 +34,6 @@ IMAGENET_FILES = {
     "resnet50": "resnet50-11ad3fa6.pth",
 }
 IMAGENET_DOWNLOAD_MB = {"resnet18": 45, "resnet34": 83, "resnet50": 98}  # rounded MB (1e6 bytes)
-REACH_TIMEOUT_S = 1.0  # how long to wait for the weights' server before saying there is no network
 
 
 class WeightsUnavailable(UserError, RuntimeError):
@@ -96,30 +94,6 @@ def imagenet_weights_cached(arch: str = "resnet34") -> bool:
         True when loading them needs no network (else they download: IMAGENET_DOWNLOAD_MB[arch]).
     """
     return _cache_file(arch).is_file()
-
-
-def reachable(host: str, port: int = 443, timeout: float = REACH_TIMEOUT_S) -> str | None:
-    """Whether a TCP connection to host:port opens within `timeout` seconds, name lookup included.
-
-    The lookup runs in a thread: a resolver with no network can take seconds to give up, and
-    socket timeouts do not cover it.
-
-    Returns:
-        None when the server answers, else why not (a few words for a sentence).
-    """
-    outcome: list[str | None] = []
-
-    def attempt() -> None:
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            outcome.append(None)
-        except OSError as exc:
-            outcome.append(str(exc) or type(exc).__name__)
-
-    worker = threading.Thread(target=attempt, name=f"reach-{host}", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    return outcome[0] if outcome else f"no answer within {timeout:g} s"
 
 
 def _imagenet_state_dict(arch: str, timeout: float = REACH_TIMEOUT_S) -> dict[str, Tensor]:
@@ -457,7 +431,6 @@ __all__ = [
     "load",
     "lr_for_groups",
     "pretrained_classifier",
-    "reachable",
     "save",
     "summary",
     "summary_table",

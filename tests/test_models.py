@@ -160,6 +160,8 @@ def test_offline_weights_fail_within_the_reach_timeout_naming_size_and_network(
     import socket
     import threading
 
+    from explorer import net
+
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setattr(torch.hub, "_hub_dir", None)
     never = threading.Event()
@@ -170,7 +172,7 @@ def test_offline_weights_fail_within_the_reach_timeout_naming_size_and_network(
 
     monkeypatch.setattr(socket, "create_connection", hang)
     try:
-        assert models.reachable("example.org", timeout=0.2) == "no answer within 0.2 s"
+        assert net.reachable("example.org", timeout=0.2) == "no answer within 0.2 s"
         with pytest.raises(models.WeightsUnavailable, match=r"about 83 MB\) needs the network"):
             models.create_cnn("resnet34", 37, pretrained=True)
     finally:
