@@ -244,6 +244,17 @@ def _check_count(loc, n: int) -> None:
     assert loc.count() == n
 
 
+RUN_COUNTER = """() => {
+  window.__runs = 0;
+  const app = document.querySelector("[data-testid='stApp']");
+  new MutationObserver((records) => {
+    if (records.some((r) => r.oldValue === "running" || app.dataset.testScriptState === "running"))
+      window.__runs += 1;
+  }).observe(app, {attributes: true, attributeOldValue: true,
+                   attributeFilter: ["data-test-script-state"]});
+}"""
+
+
 def test_hovering_a_tile_shows_the_values_drawn_for_it(page):
     pg = page
     open_page(pg, "Augmentation")
@@ -251,6 +262,7 @@ def test_hovering_a_tile_shows_the_values_drawn_for_it(page):
     figures = pg.locator(".st-key-augment_tiles figure.tile")
     figures.nth(8).wait_for(state="attached")  # the component's JS draws them after the run
     assert figures.count() == 9
+    pg.evaluate(RUN_COUNTER)
     for i in (0, 4, 8):
         figures.nth(i).hover()
         panel = figures.nth(i).locator(".values")
@@ -270,10 +282,19 @@ def test_hovering_a_tile_shows_the_values_drawn_for_it(page):
         assert warp == pytest.approx(v["warp"], abs=5e-4)
         assert rows["flip ↔"] == ("yes" if v["flip"] else "no")
         assert len(rows) >= 15  # every transform, changed or not
+    # the keyboard too: focus a tile, arrows move between tiles and the values follow
+    pg.mouse.move(0, 0)
+    figures.nth(0).focus()
+    pg.keyboard.press("ArrowRight")
+    pg.keyboard.press("ArrowDown")
+    figures.nth(4).locator(".values").wait_for(state="visible")
+    assert figures.nth(4).evaluate("f => f.matches(':focus')")
+    assert pg.evaluate("() => window.__runs") == 0  # hover and keys ran no script
     # hovering shows values without a rerun; a click selects the tile for the inspector
     figures.nth(4).click()
     wait_for_run(pg)
     _eventually(pg, lambda: _check_value(pg, "augment_tile", 4.0))
+    assert pg.evaluate("() => window.__runs") >= 1  # the click did rerun: the counter counts
     figures.nth(4).hover()
     pg.wait_for_timeout(200)
     screenshot(pg, "augmentation")

@@ -41,10 +41,18 @@ function tileElement(tile, i, columns, count, pick) {
   cap.textContent = tile.caption;
   fig.append(img, cap, valuesPanel(tile));
   fig.addEventListener("click", () => pick(i));
+  const step = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns, ArrowDown: columns };
   fig.addEventListener("keydown", (e) => {
     if (e.key === "Enter" || e.key === " ") {
       e.preventDefault();
       pick(i);
+    } else if (e.key in step) {
+      // move between tiles in the browser: the values follow the focus, no rerun
+      const next = fig.parentElement.children[i + step[e.key]];
+      if (next) {
+        e.preventDefault();
+        next.focus();
+      }
     }
   });
   return fig;

@@ -1,8 +1,8 @@
 """A grid of image tiles, each with its full list of values shown on hover, focus or click.
 
-A `st.components.v2` element (inline JS and CSS, no iframe): the images travel once per change as
-small JPEG data URLs with their value rows, and the browser shows a tile's values without a rerun.
-A click also selects the tile; Python hears that choice through `on_select`.
+A `st.components.v2` element (inline JS and CSS, no iframe): the images travel as small JPEG data
+URLs with their value rows, and the browser shows a tile's values without a rerun (hover, or focus
+with Tab and the arrow keys). A click or Enter selects the tile; Python hears it through `on_pick`.
 """
 
 from __future__ import annotations
