@@ -335,18 +335,18 @@ def _three_paddings(photo: Photo, settings: aug.AugSettings, seed: int, tile: in
     """Tile `tile` of the draw rendered under each padding mode, as JPEG bytes."""
     x = _working_tensor(photo, settings.size)
     one = _draw(settings, seed)[tile]
-    return [_jpeg(images.to_image(aug.apply(x, one, settings.size, m)[0])) for m in PADDING_MODES]
+    return [_encode(images.to_image(aug.apply(x, one, settings.size, m)[0])) for m in PADDING_MODES]
 
 
 def _mosaic_png(photo: Photo, settings: aug.AugSettings, seed: int) -> bytes:
     """The grid as one PNG; only run when the download button is pressed (encoding takes ~0.2 s)."""
     tiles = _draw_and_apply(photo, settings, seed)
     stacked = torch.stack([images.to_tensor(t) for t in tiles])
-    return _jpeg(images.to_image(aug.tile_mosaic(stacked)), "PNG")
+    return _encode(images.to_image(aug.tile_mosaic(stacked)), "PNG")
 
 
-def _jpeg(img: Photo, fmt: str = "JPEG") -> bytes:
-    """The image as JPEG (quality 90, as st.image would) or `fmt` bytes."""
+def _encode(img: Photo, fmt: str = "JPEG") -> bytes:
+    """The image as JPEG bytes (quality 90, as st.image would encode it), or as `fmt`."""
     buf = io.BytesIO()
     img.save(buf, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
     return buf.getvalue()
@@ -356,7 +356,7 @@ def _jpeg(img: Photo, fmt: str = "JPEG") -> bytes:
 def _series(photo: Photo, name: str, size: int, padding: str) -> tuple[list[bytes], list[str]]:
     params, labels = aug.magnitude_series(name)
     tiles = aug.apply(_working_tensor(photo, size), params, size, padding)
-    return [_jpeg(images.to_image(t)) for t in tiles], labels
+    return [_encode(images.to_image(t)) for t in tiles], labels
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -368,9 +368,9 @@ def _one_vs_chain(
     ours = aug.affine_resample(x, angle, zoom, size, padding)
     chain = aug.chain_resample(x, angle, zoom, size, padding)
     return {
-        "ours": (_jpeg(images.to_image(ours)), aug.psnr(ours, ref)),
-        "chain": (_jpeg(images.to_image(chain)), aug.psnr(chain, ref)),
-        "reference": (_jpeg(images.to_image(ref)), float("inf")),
+        "ours": (_encode(images.to_image(ours)), aug.psnr(ours, ref)),
+        "chain": (_encode(images.to_image(chain)), aug.psnr(chain, ref)),
+        "reference": (_encode(images.to_image(ref)), float("inf")),
     }
 
 
