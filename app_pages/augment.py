@@ -249,7 +249,7 @@ def settings_panel(photo_square: bool) -> aug.AugSettings:
     draw_col.button("New draw", key=_key("new_draw"), on_click=_new_draw, width="stretch")
 
     now = {k.field: st.session_state[_key(k.field)] for k in KNOBS}
-    inert = plots.inert_controls(now, photo_square)
+    inert = aug.inert_controls(now, photo_square)
     values: dict[str, Any] = {}
     for i, (group, (explain, knobs)) in enumerate(GROUPS.items()):
         with st.expander(group, expanded=i < 2):
@@ -324,7 +324,7 @@ def _grid_tiles(photo: Photo, settings: aug.AugSettings, seed: int) -> list[dict
             "src": data_url(img),
             "caption": f"{i}: {params.describe(i)}",
             "title": f"Tile {i} (seed {seed})",
-            "rows": [list(r) for r in plots.tile_rows(params, i)],
+            "rows": [list(r) for r in aug.tile_rows(params, i)],
         }
         for i, img in enumerate(_draw_and_apply(photo, settings, seed))
     ]
@@ -404,7 +404,7 @@ def tile_section(
     st.subheader(f"{N_TILES} draws of {name}")
     st.caption(
         "Hover a tile (or Tab to it) for every value drawn for it; click it to inspect it below. "
-        + plots.ROW_HELP
+        + aug.ROW_HELP
     )
     tile_grid(
         _grid_tiles(photo, settings, seed),

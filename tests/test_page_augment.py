@@ -248,7 +248,7 @@ def test_controls_that_do_nothing_are_disabled(app_test):
 def test_a_disabled_control_really_changes_no_draw(settings):
     """The oracle for the page's rule: draw() gives the same parameters whatever a control that
     the page disables is set to."""
-    from explorer.plots.augment import inert_controls
+    from explorer.augment import inert_controls
 
     widget = {**settings.to_dict(), "zoom_random": settings.zoom_row is None}
     inert = inert_controls(widget, photo_square=False)
@@ -295,7 +295,7 @@ def test_a_disabled_control_really_changes_no_draw(settings):
 def test_random_crop_position_is_disabled_only_where_a_square_photo_leaves_it_no_room():
     """On a square photo the crop window is the whole photo: with and without rand_crop the same
     draw gives the same tiles (the oracle), so the page disables it; on a wide photo it does not."""
-    from explorer.plots.augment import inert_controls
+    from explorer.augment import inert_controls
 
     settings = aug.AugSettings.lesson(max_resize_crop=1.5, p_resize_crop=0.5)
     values = {**settings.to_dict(), "zoom_random": True}

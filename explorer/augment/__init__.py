@@ -5,9 +5,10 @@ composed), hence one sampling grid and one batched `grid_sample`; lighting works
 fastai, and the pixel transforms (rgb_randomize, cutout) come last.
 
 Modules: settings (AugSettings, validation, JSON), params (AugParams), draw, geometry (matrices,
-homography, sampling grid), pixel (lighting, rgb_randomize, cutout), apply (apply, Augment),
-compare (one resample vs a chain, PSNR), series (magnitude strips), export (code for other
-libraries), run_export (those pipelines run on a picture). Everything below is importable from
+homography, sampling grid, corner and edge names), pixel (lighting, rgb_randomize, cutout), apply
+(apply, Augment), compare (one resample vs a chain, PSNR), describe (a tile's value rows, inert
+controls), series (magnitude strips), export (code for other libraries), run_export (those
+pipelines run on a picture). Everything below is importable from
 `explorer.augment` directly.
 """
 
@@ -20,6 +21,7 @@ from explorer.augment.apply import (
     resample,
 )
 from explorer.augment.compare import chain_resample, psnr, reference_resample
+from explorer.augment.describe import CORNER_SHORT, ROW_HELP, inert_controls, tile_rows
 from explorer.augment.draw import draw
 from explorer.augment.export import (
     EXPORT_TARGETS,
@@ -32,6 +34,9 @@ from explorer.augment.export import (
 )
 from explorer.augment.geometry import (
     ALIGN_CORNERS,
+    CORNER_NAMES,
+    EDGE_NAMES,
+    SKEW_PULLS,
     grid_in_pixels,
     homography,
     matrices,
@@ -75,6 +80,13 @@ from explorer.augment.settings import (
 from explorer.padding import PAD_MODE, PADDING_HELP, PADDING_MODES, check_padding_mode, pad_mode
 
 __all__ = [
+    "tile_rows",
+    "inert_controls",
+    "SKEW_PULLS",
+    "ROW_HELP",
+    "EDGE_NAMES",
+    "CORNER_SHORT",
+    "CORNER_NAMES",
     "ALIGN_CORNERS",
     "DIHEDRAL_NAMES",
     "EXPORT_TARGETS",

@@ -45,6 +45,31 @@ _SKEW_DIRS = torch.tensor(  # skew: one coordinate of one corner pushed outwards
 )
 
 
+# Public names for the tables above, so a display never copies their order. Derived from the
+# tables themselves: a corner's name from its signs, an edge's from the coordinate its moved
+# corners share, a skew's from the one coordinate it pushes.
+CORNER_NAMES = tuple(
+    ("top" if y < 0 else "bottom") + "-" + ("left" if x < 0 else "right")
+    for x, y in _ORIG_PTS.tolist()
+)
+
+
+def _edge_name(move: Tensor) -> str:
+    """The edge whose two corners `move` displaces: (4, 2) corner moves."""
+    moved = _ORIG_PTS[move.abs().sum(1) > 0]
+    x_shared = bool((moved[:, 0] == moved[0, 0]).all())
+    if x_shared:
+        return "left" if moved[0, 0] < 0 else "right"
+    return "top" if moved[0, 1] < 0 else "bottom"
+
+
+EDGE_NAMES = tuple(_edge_name(m) for m in _SYM_DIRS)  # symmetric_warp's and tilt's edges
+SKEW_PULLS = tuple(  # which coordinate of which corner each skew direction pushes out
+    f"{CORNER_NAMES[int(c)]} {'xy'[int(k)]}"
+    for c, k in (m.nonzero()[0].tolist() for m in _SKEW_DIRS)
+)
+
+
 def _eye(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     return torch.eye(3, dtype=dtype, device=device).expand(n, 3, 3).clone()
 
