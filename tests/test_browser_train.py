@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from .browser_kit import assert_no_exception, open_page, screenshot, wait_for_run
@@ -213,12 +214,15 @@ def test_an_edited_stages_table_survives_home_and_back_and_opens_from_its_link(p
     assert stage_cells(page) == ["1", "32", "3e-03:3e-03", "false", "0.3"]
     edited = ["3", "32", "3e-03:3e-03", "false", "0.3"]
     grid = page.locator(".st-key-train_stages_editor [data-testid='stDataFrameResizable']")
-    for _ in range(3):  # the canvas grid may take a moment to take input after a redraw
+    editor = page.locator(".gdg-input")  # glide-data-grid's overlay editor for one cell
+    for _ in range(5):  # the canvas grid may take a moment to take input after a redraw
         grid.dblclick(position={"x": 90, "y": 52})  # the epochs cell of the first stage
-        page.wait_for_timeout(500)
-        page.keyboard.press("Control+a")
-        page.keyboard.type("3")
-        page.keyboard.press("Enter")
+        try:
+            editor.wait_for(state="visible", timeout=3000)
+        except PlaywrightTimeout:
+            continue
+        editor.fill("3")
+        editor.press("Enter")
         wait_for_run(page)
         if stage_cells(page) == edited:
             break
