@@ -6,10 +6,10 @@ fastai, and the pixel transforms (rgb_randomize, cutout) come last.
 
 Modules: settings (AugSettings, validation, JSON), params (AugParams), draw, geometry (matrices,
 homography, sampling grid, corner and edge names), pixel (lighting, rgb_randomize, cutout), apply
-(apply, Augment), compare (one resample vs a chain, PSNR), describe (a tile's value rows, inert
-controls), series (magnitude strips), export (code for other libraries), run_export (those
-pipelines run on a picture). Everything below is importable from
-`explorer.augment` directly.
+(apply, Augment), batch (different pictures, one draw each), compare (one resample vs a chain,
+PSNR), describe (a tile's value rows, inert controls), series (magnitude strips), export (code for
+other libraries), run_export (those pipelines run on a picture), robustness (predictions on tiles,
+accuracy against magnitude). Everything below is importable from `explorer.augment` directly.
 """
 
 from explorer.augment.apply import (
@@ -20,6 +20,7 @@ from explorer.augment.apply import (
     center_crop_resize,
     resample,
 )
+from explorer.augment.batch import augment_batch
 from explorer.augment.compare import chain_resample, psnr, reference_resample
 from explorer.augment.describe import CORNER_SHORT, ROW_HELP, inert_controls, tile_rows
 from explorer.augment.draw import draw
@@ -55,6 +56,14 @@ from explorer.augment.pixel import (
     lighting_curves,
     rgb_randomize,
 )
+from explorer.augment.robustness import (
+    Prediction,
+    Sweep,
+    label_flips,
+    predict,
+    robustness,
+    sweep_magnitudes,
+)
 from explorer.augment.run_export import (
     RUNNABLE_TARGETS,
     LibraryUnavailable,
@@ -80,6 +89,13 @@ from explorer.augment.settings import (
 from explorer.padding import PAD_MODE, PADDING_HELP, PADDING_MODES, check_padding_mode, pad_mode
 
 __all__ = [
+    "augment_batch",
+    "sweep_magnitudes",
+    "robustness",
+    "predict",
+    "label_flips",
+    "Sweep",
+    "Prediction",
     "tile_rows",
     "inert_controls",
     "SKEW_PULLS",
