@@ -1,4 +1,5 @@
-"""Heatmap: where a CNN looks. The lesson's mean-activation map, each channel, and Grad-CAM.
+"""Heatmap: where a CNN looks. The lesson's mean-activation map, each channel, the CAM family with
+how faithful each map is, maps across training and what a finished run gets wrong.
 
 One function per section, each given what it draws. The model runs once per (image, model, layer,
 size, class); the channel browser and the cell view draw cached tensors in the browser, and every
@@ -23,6 +24,8 @@ from explorer.device import default_device
 from explorer.images import IMAGENET_MEAN, IMAGENET_STD
 from explorer.plots import heatmap as plots
 from ui import cellview, channels
+from ui import heatmap_faith as faith
+from ui import heatmap_runs as runs
 
 PAGE = "heatmap"
 RANDOM, IMAGENET, CKPT = "random", "imagenet", "ckpt:"
@@ -37,8 +40,15 @@ LAYERS = {
 MAPS = {
     "mean": "Mean activation (the lesson's first map)",
     "lesson": "Grad-CAM, lesson variant",
-    "library": "Grad-CAM, library variant",
+    "library": "Grad-CAM, library variant",  # = hm.cam_map(..., "gradcam")
+    "gradcam++": "Grad-CAM++",
+    "xgradcam": "XGrad-CAM",
+    "hirescam": "HiResCAM",
+    "layercam": "LayerCAM",
+    "scorecam": "Score-CAM (slow: one forward per channel)",
+    "eigencam": "Eigen-CAM (the same for every class)",
 }
+SAVED_AS = {**MAPS, "scorecam": "Score-CAM", "eigencam": "Eigen-CAM"}  # the download's words
 MEAN_VIEW, CAM_VIEW, CHANNEL_VIEW = "Mean activation", "Grad-CAM", "Channels"
 WEIGHTS_VIEW, CELL_VIEW = "Channel weights", "What a cell sees"
 VIEWS = (MEAN_VIEW, CAM_VIEW, CHANNEL_VIEW, WEIGHTS_VIEW, CELL_VIEW)
@@ -98,6 +108,7 @@ def explain(
         "grads": c.grads.float().cpu(),
         "logits": c.logits.float().cpu(),
         "class_idx": c.class_idx,
+        "x": x.float().cpu(),
     }
 
 
@@ -113,7 +124,7 @@ def cell_payload(
     _model: nn.Module, _res: dict, res_key: str, layer: str, which: str, opts: tuple
 ) -> dict:
     """The cell view's data: the chosen map's overlay and every cell's two boxes."""
-    m = hm.heat(_res["acts"], _res["grads"], which)
+    m = faith.the_map(_model, _res, which)
     shown = _res["shown"]
     map_hw = (int(m.shape[0]), int(m.shape[1]))
     regions = hm.cell_regions(_model, layer, (shown.height, shown.width), map_hw)
@@ -125,9 +136,9 @@ def image_key(name: str, img: Image.Image) -> str:
     return f"{name}:{img.size}:{hashlib.blake2b(img.tobytes(), digest_size=12).hexdigest()}"
 
 
-def overlay_png(res: dict, which: str, opts: dict) -> bytes:
+def overlay_png(model: nn.Module, res: dict, which: str, opts: dict) -> bytes:
     """The chosen map's overlay as PNG bytes (for the download button)."""
-    picture = hm.overlay(res["shown"], hm.heat(res["acts"], res["grads"], which), **opts)
+    picture = hm.overlay(res["shown"], faith.the_map(model, res, which), **opts)
     return hm.encode_image(picture, "PNG")
 
 
@@ -204,6 +215,13 @@ def model_section(opt: dict[str, Any]) -> tuple[str, str, int]:
         )
     if choice == RANDOM:
         st.warning(f"resnet34 with {RANDOM_LABEL}. Train a model or go online for meaningful maps.")
+    if str(choice).startswith(CKPT) and choice in opt["sizes"] and int(size) != own:
+        st.warning(
+            f"This checkpoint was trained at {own} px. At {size} px every object looks "
+            f"{'larger' if size > own else 'smaller'} to it than anything it learnt from, so its "
+            f"predictions degrade (and may be confidently wrong); pick {own} px for its honest "
+            "answer."
+        )
     return str(choice), str(layer), int(size)
 
 
@@ -245,6 +263,20 @@ def class_section(res0: dict, classes: list[str], untrained: bool) -> int:
         fig = plots.top5_chart(res0["logits"], classes, untrained)
         st.plotly_chart(fig, width="stretch", key="heatmap_top5")
     return int(cls)
+
+
+def truth_text(res: dict, classes: list[str], known: dict | None) -> str | None:
+    """True label vs prediction, when the sidebar knows the image's label."""
+    if not known:
+        return None
+    (_, pred, p), true = hm.top_predictions(res["logits"], classes, 1)[0], str(known["label"])
+    if true not in classes:
+        return (
+            f"True label **{true}** is not one of this model's {len(classes)} classes; it "
+            f"predicts **{pred}** ({p:.1%})."
+        )
+    verdict = "right" if pred == true else "wrong"
+    return f"True label **{true}** · predicted **{pred}** ({p:.1%}): **{verdict}**."
 
 
 def shapes_text(res: dict) -> str:
@@ -312,7 +344,7 @@ def display_section() -> tuple[dict, str, str]:
     interp = d3.radio("Interpolation", INTERPOLATIONS, horizontal=True, key="heatmap_interp")
     sync_map_to_view()
     which = d4.selectbox(
-        "Map to explore and download",
+        "Map (CAM method) to explore and download",
         list(MAPS),
         format_func=lambda k: MAPS[k],
         key="heatmap_map",
@@ -342,38 +374,35 @@ def page_settings(opt: dict[str, Any]) -> list[ui.state.Setting]:
         n("heatmap_channel", 0, 0, 4095, integer=True),
         n("heatmap_row", CENTRE, CENTRE, MAX_CELLS, integer=True, name="row"),
         n("heatmap_col", CENTRE, CENTRE, MAX_CELLS, integer=True, name="col"),
+        ui.state.flag("heatmap_compare", False, name="compare"),
+        ui.state.flag("heatmap_compare_slow", False, name="compare_slow"),
+        *runs.settings(opt),
     ]
 
 
 # --- the views ------------------------------------------------------------------------------------
 
 
-def mean_view(res: dict, opts: dict, size: int) -> None:
+def mean_view(res: dict, opts: dict, size: int, model: nn.Module, classes: list[str]) -> None:
     avg = hm.heat(res["acts"], None, "mean")
-    st.image(
-        hm.overlay(res["shown"], avg, **opts),
-        width="stretch",
-        caption=f"avg_acts = acts.mean(0): {tuple(avg.shape)} stretched over {size}×{size}",
-    )
-    ui.show_code(hm.activations, hm.overlay)
+    caption = f"avg_acts = acts.mean(0): {tuple(avg.shape)} stretched over {size}×{size}"
+    faith.map_with_faithfulness(model, res, opts, "mean", caption, classes[res["class_idx"]])
+    ui.show_code(hm.activations, hm.overlay, hm.faithfulness)
 
 
-def cam_view(res: dict, opts: dict, which: str) -> None:
-    st.markdown(
-        "**Lesson:** the mean over channels of activation × channel weight, negatives kept. "
-        "**Library (fastai's `GradCAM`):** the sum instead of the mean, then ReLU, so only "
-        "evidence *for* the class is left."
-    )
-    cols = st.columns(2)
-    for col, variant in zip(cols, hm.VARIANTS, strict=True):
-        m = hm.cam(res["acts"], res["grads"], variant)
-        saved = " · the one downloaded" if variant == which else ""
-        col.image(
-            hm.overlay(res["shown"], m, **opts),
-            width="stretch",
-            caption=f"{variant}: range {float(m.min()):.3g} … {float(m.max()):.3g}{saved}",
+def cam_view(res: dict, opts: dict, which: str, model: nn.Module, classes: list[str]) -> None:
+    if which in hm.METHOD_NOTES:
+        st.markdown(hm.METHOD_NOTES[which])
+    else:
+        st.markdown(
+            "**Lesson:** the mean over channels of activation × channel weight, negatives kept. "
+            "**Library (fastai's `GradCAM`, `gradcam` here):** the sum instead of the mean, then "
+            "ReLU, so only evidence *for* the class is left. Pick another method above."
         )
-    ui.show_code(hm.capture, hm.hooked, hm.cam)
+    m = faith.the_map(model, res, which)
+    caption = f"{which}: range {float(m.min()):.3g} … {float(m.max()):.3g} · the one downloaded"
+    faith.map_with_faithfulness(model, res, opts, which, caption, classes[res["class_idx"]])
+    ui.show_code(hm.capture, hm.cam, hm.gradient_cam, hm.score_weights, hm.eigen_cam)
 
 
 def _take_channel() -> None:
@@ -450,7 +479,7 @@ def cell_text(region: hm.CellRegion, map_hw: tuple[int, int], value: float) -> s
 @st.fragment
 def cell_view(res: dict, opts: dict, model: nn.Module, layer: str, which: str) -> None:
     """Hover any cell for its region and receptive field (in the browser); click to keep it."""
-    m = hm.heat(res["acts"], res["grads"], which)
+    m = faith.the_map(model, res, which)
     h, w = m.shape
     clamp_state("heatmap_row", 0, h - 1, h // 2)
     clamp_state("heatmap_col", 0, w - 1, w // 2)
@@ -471,11 +500,13 @@ def cell_view(res: dict, opts: dict, model: nn.Module, layer: str, which: str) -
     ui.state.write_url(PAGE)
 
 
-def download_section(res: dict, which: str, opts: dict, layer: str, size: int) -> None:
+def download_section(
+    model: nn.Module, res: dict, which: str, opts: dict, layer: str, size: int
+) -> None:
     st.download_button(
-        f"Download the {MAPS[which].lower()} overlay (PNG)",
+        f"Download the {SAVED_AS[which].lower()} overlay (PNG)",
         # Made only when clicked: encoding a PNG on every rerun would slow every slider move.
-        data=functools.partial(overlay_png, res, which, opts),
+        data=functools.partial(overlay_png, model, res, which, opts),
         file_name=f"heatmap-{which}-{layer}-{size}.png",
         mime="image/png",
         key="heatmap_download",
@@ -483,14 +514,17 @@ def download_section(res: dict, which: str, opts: dict, layer: str, size: int) -
     )
 
 
-def views_section(res: dict, model: nn.Module, layer: str, size: int) -> None:
-    """The display settings, the open view, and the download of the map it shows."""
+def views_section(
+    res: dict, model: nn.Module, layer: str, size: int, classes: list[str]
+) -> tuple[dict, str]:
+    """The display settings, the open view, and the download of the map it shows; returns the
+    look and the map picked, for the sections below."""
     opts, which, view = display_section()
     with ui.user_errors(f"Drawing “{view}”"):
         if view == MEAN_VIEW:
-            mean_view(res, opts, size)
+            mean_view(res, opts, size, model, classes)
         elif view == CAM_VIEW:
-            cam_view(res, opts, which)
+            cam_view(res, opts, which, model, classes)
         elif view == CHANNEL_VIEW:
             st.markdown("Any single channel, then the top channels by the ranking you pick.")
             channel_view(res, opts)
@@ -501,7 +535,8 @@ def views_section(res: dict, model: nn.Module, layer: str, size: int) -> None:
         else:
             cell_view(res, opts, model, layer, which)
             ui.show_code(hm.receptive_field, hm.cell_regions)
-    download_section(res, which, opts, layer, size)
+    download_section(model, res, which, opts, layer, size)
+    return opts, which
 
 
 # --- the page -------------------------------------------------------------------------------------
@@ -516,6 +551,7 @@ def main() -> None:
         "mean of that channel's gradient."
     )
     name, img = ui.current_image()
+    known = ui.current_label()
     opt = model_options()
     ui.state.persist(PAGE, page_settings(opt))
     choice, layer, size = model_section(opt)
@@ -535,13 +571,27 @@ def main() -> None:
     if res0 is None:
         return
     classes = info["classes"]
+    truth = truth_text(res0, classes, known)
+    if truth:
+        st.markdown(truth)
     cls = class_section(res0, classes, untrained=choice == RANDOM)
     res = res0
     if cls not in (PREDICTED, res0["class_idx"]):
         with ui.user_errors("Computing the gradients for that class"):
             res = explain(model, model_key, img, key, size, stats, layer, cls)
     shapes_section(res, name, size, layer, classes)
-    views_section(res, model, layer, size)
+    _, which = views_section(res, model, layer, size, classes)
+    faith.compare_section(model, model_key, res, classes, layer, size, stats)
+    runs.training_section(opt, img, key, layer, which, explain_with)
+    runs.interpret_section(layer, load_model)
+
+
+def explain_with(choice: str, stamp: float, img: Image.Image, img_key: str, layer: str) -> tuple:
+    """(result at the model's own size, info) for another model: the across-training row."""
+    model, info = load_model(choice, stamp)
+    stats = (tuple(info["mean"]), tuple(info["std"]))
+    res = explain(model, f"{choice}@{stamp}", img, img_key, info["size"], stats, layer, None)
+    return model, info, res
 
 
 main()

@@ -325,3 +325,180 @@ def test_a_kept_checkpoint_that_was_deleted_falls_back_to_the_default(
     no_exception(at)
     assert at.selectbox(key="heatmap_model").value == "random"
     assert "torch.Size([1, 37])" in shapes(at)
+
+
+# --- the CAM family, faithfulness, the offline path, across training, after a run --------------
+
+
+SHAPES = ["circle", "square", "triangle", "cross", "star"]
+
+
+def save_shapes_ckpt(name: str, size: int, seed: int = 0, config: dict | None = None) -> str:
+    model = models.create_cnn("resnet18", 5, seed=seed)
+    meta = {
+        "arch": "resnet18",
+        "classes": SHAPES,
+        "size": size,
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.25, 0.25, 0.25],
+        "bn_final": False,
+        "history": [],
+        "config": config or {},
+    }
+    models.save(model, name, meta)
+    return "ckpt:" + name
+
+
+@pytest.fixture
+def shapes_ckpt(monkeypatch, tmp_path):
+    """An untrained resnet18 saved as a 5-class shapes checkpoint at 64 px."""
+    monkeypatch.setenv("EXPLORER_HOME", str(tmp_path))
+    return save_shapes_ckpt("shapes64", 64)
+
+
+def image_captions(at) -> list[str]:
+    return [c for el in at.main if type(el).__name__ == "Image" for c in el.captions]
+
+
+def metric(at, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def oracle_input(size: int = 64):
+    x, _ = hm.prepare(sample_images()["chelsea"], size, [0.5] * 3, [0.25] * 3)
+    model, _ = models.load("shapes64")
+    return model, x
+
+
+def test_method_switching_shows_each_map_with_its_faithfulness(app_test, shapes_ckpt):
+    at = app_test("heatmap")
+    assert at.selectbox(key="heatmap_model").value == shapes_ckpt
+    at.selectbox(key="heatmap_layer").set_value("0.6").run()  # layer3: 4x4 at 64 px
+    open_tab(at, "Grad-CAM")
+    assert at.selectbox(key="heatmap_map").value == "lesson"  # the lesson's variant by default
+    model, x = oracle_input()
+    k = int(model(x)[0].argmax())
+    words = {"hirescam": "hirescam", "scorecam": "score-cam", "gradcam++": "grad-cam++"}
+    for method in words:
+        at.selectbox(key="heatmap_map").set_value(method).run()
+        no_exception(at)
+        m = hm.cam_map(model, x, "0.6", k, method)
+        assert (
+            f"{method}: range {float(m.min()):.3g} … {float(m.max()):.3g}" in image_captions(at)[0]
+        )
+        f = hm.faithfulness(model, x, m, k, steps=10)
+        assert metric(at, "Deletion area") == f"{f.deletion.auc:.3f}"
+        assert metric(at, "Insertion area") == f"{f.insertion.auc:.3f}"
+        assert metric(at, "Drop in confidence") == f"{100 * f.drop:.1f} %"
+        assert at.query_params["map"] in (method, [method])
+        assert download_label(at).lower() == f"download the {words[method]} overlay (png)"
+    assert "slow" in at.selectbox(key="heatmap_map").format_func("scorecam")
+    # The faithfulness panel stands beside the mean map too, for the predicted class.
+    at.selectbox(key="heatmap_map").set_value("mean").run()
+    f = hm.faithfulness(model, x, hm.activations(model, x, "0.6").mean(0), k, steps=10)
+    assert metric(at, "Deletion area") == f"{f.deletion.auc:.3f}"
+
+
+def test_the_method_table_plays_the_pointing_game_on_shapes(app_test, shapes_ckpt):
+    at = app_test("heatmap")
+    at.selectbox(key="heatmap_layer").set_value("0.6").run()
+    at.toggle(key="heatmap_compare").set_value(True).run()
+    no_exception(at)
+    table = next(d.value for d in at.dataframe if "pointing game" in d.value.columns)
+    methods = ["lesson", "gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam"]
+    assert table["method"].tolist() == methods  # Score-CAM only when asked
+    assert set(SHAPES) <= set(table.columns)  # the pointing game per class, all five
+    model, _ = oracle_input()
+    x, labels, boxes, _ = hm.shapes_batch(64, [0.5] * 3, [0.25] * 3)
+    for method, played in zip(methods, table["pointing game"], strict=True):
+        hits = 0
+        for i in range(5):
+            if method == "lesson":
+                m = hm.grad_cam(model, x[i : i + 1], "0.6", labels[i], "lesson")
+            else:
+                m = hm.cam_map(model, x[i : i + 1], "0.6", labels[i], method)
+            hits += hm.pointing_hit(m, boxes[i].tolist(), (64, 64))
+        assert played == f"{hits}/5"
+    best = next(s.value for s in at.success if "Most faithful" in s.value)
+    assert any(f"**{m}**" in best for m in methods)
+    at.checkbox(key="heatmap_compare_slow").set_value(True).run()
+    table = next(d.value for d in at.dataframe if "pointing game" in d.value.columns)
+    assert "scorecam" in table["method"].tolist()
+
+
+def test_shapes_source_says_true_label_and_warns_off_size(app_test, shapes_ckpt):
+    at = app_test("heatmap")
+    at.radio(key="sidebar_source").set_value("Shapes").run()
+    at.selectbox(key="sidebar_shape").set_value("cross").run()
+    no_exception(at)
+    import ui
+
+    sd = ui._sidebar_shapes()
+    i = int((sd.labels == SHAPES.index("cross")).nonzero()[0])
+    from explorer.images import to_image
+
+    x, _ = hm.prepare(to_image(sd.images[i].float() / 255), 64, [0.5] * 3, [0.25] * 3)
+    model, _ = models.load("shapes64")
+    with torch.no_grad():
+        p = model(x)[0].softmax(-1)
+    pred = SHAPES[int(p.argmax())]
+    verdict = "right" if pred == "cross" else "wrong"
+    text = "".join(m.value for m in at.markdown)
+    assert (
+        f"True label **cross** · predicted **{pred}** ({float(p.max()):.1%}): **{verdict}**" in text
+    )
+    assert not any("trained at 64 px" in w.value for w in at.warning)
+    at.selectbox(key="heatmap_size").set_value(224).run()
+    assert any("trained at 64 px" in w.value and "degrade" in w.value for w in at.warning)
+
+
+def test_across_training_row_shows_each_checkpoint_at_its_size(app_test, shapes_ckpt):
+    save_shapes_ckpt("shapes96", 96, seed=1)
+    at = app_test("heatmap")
+    at.multiselect(key="heatmap_ckpts").set_value(["ckpt:shapes64", "ckpt:shapes96"]).run()
+    no_exception(at)
+    row = [c for c in image_captions(at) if " px · " in c]
+    assert len(row) == 2
+    for name, size, caption in zip(("shapes64", "shapes96"), (64, 96), row, strict=True):
+        model, _ = models.load(name)
+        x, _ = hm.prepare(sample_images()["chelsea"], size, [0.5] * 3, [0.25] * 3)
+        with torch.no_grad():
+            p = model(x)[0].softmax(-1)
+        assert caption.startswith(f"{name} · {size} px · mean · predicts")
+        assert caption.endswith(f"{SHAPES[int(p.argmax())]} ({float(p.max()):.0%})")
+    assert at.query_params["ckpts"] in (
+        "ckpt:shapes64,ckpt:shapes96",
+        ["ckpt:shapes64,ckpt:shapes96"],
+    )
+
+
+def test_after_a_run_top_losses_and_validation_images(app_test, monkeypatch, tmp_path):
+    from explorer import interpret
+    from tests.test_interpret import save_run, tiny_config
+
+    monkeypatch.setenv("EXPLORER_HOME", str(tmp_path))
+    cfg = tiny_config()
+    save_run(cfg)
+    at = app_test("heatmap")
+    at.selectbox(key="heatmap_run").set_value("run-1").run()
+    at.toggle(key="heatmap_interpret").set_value(True).run()
+    no_exception(at)
+    it = interpret.interpret_run(paths.runs_dir() / "run-1", layer="0")
+    text = "".join(m.value for m in at.markdown)
+    assert f"accuracy **{it.accuracy:.1%}**" in text and "**15** validation images" in text
+    captions = [c for c in image_captions(at) if c.count(" / ") == 3]
+    assert len(captions) == 9
+    t = it.top[0]
+    assert captions[0] == (
+        f"{it.classes[t.pred]} / {it.classes[t.label]} / {t.loss:.2f} / {t.prob:.2f}"
+    )
+    confused = next(d.value for d in at.dataframe if "actual" in d.value.columns)
+    assert confused.values.tolist()[:3] == [
+        list(r) for r in interpret.most_confused(it.confusion, it.classes)[:3]
+    ]
+    # The sidebar offers the run's validation images with their true label.
+    at.radio(key="sidebar_source").set_value("Validation").run()
+    at.number_input(key="sidebar_valid_index").set_value(2).run()
+    no_exception(at)
+    vs = interpret.validation_set(cfg.to_dict())
+    assert f"True label **{vs.classes[vs.labels[2]]}**" in "".join(m.value for m in at.markdown)

@@ -27,6 +27,8 @@ from explorer.heatmap.faithful import (
     faithfulness,
     most_faithful,
     pointing_hit,
+    score_rows,
+    shapes_batch,
     step_counts,
     step_masks,
 )
@@ -85,6 +87,8 @@ __all__ = [
     "faithfulness",
     "most_faithful",
     "pointing_hit",
+    "score_rows",
+    "shapes_batch",
     "step_counts",
     "step_masks",
     "CAM_METHODS",

@@ -303,3 +303,39 @@ def most_faithful(rows: Sequence[MethodScore], pointing: bool) -> str:
         return (s.pointing if pointing else 0.0, s.insertion - s.deletion)
 
     return max(rows, key=key).method
+
+
+def shapes_batch(
+    size: int, mean: Sequence[float], std: Sequence[float], per_class: int = 1, seed: int = 77
+) -> tuple[Tensor, list[int], Tensor, list[str]]:
+    """Fresh shapes (not a run's: another seed), `per_class` of each of the five classes, as
+    normalised images with their labels, object boxes and the class names.
+
+    Shape:
+        -> images (5 · per_class, 3, size, size), boxes (5 · per_class, 4)
+    """
+    from explorer.images import normalize
+    from explorer.shapes import SHAPE_CLASSES, make_shapes
+
+    sd = make_shapes(len(SHAPE_CLASSES) * per_class, size=size, seed=seed)
+    x = normalize(sd.images.float() / 255, mean, std)
+    return x, sd.labels.tolist(), sd.boxes, list(sd.classes)
+
+
+def score_rows(rows: Sequence[MethodScore], pointing: bool) -> list[dict[str, object]]:
+    """The comparison table's rows: one per method, numbers rounded for reading."""
+    out: list[dict[str, object]] = []
+    for s in rows:
+        row: dict[str, object] = {"method": s.method}
+        if pointing:
+            row["pointing game"] = f"{s.hits}/{s.n}"
+            for name, (hits, n) in s.per_class.items():
+                row[name] = f"{hits}/{n}"
+        row |= {
+            "deletion area ↓": round(s.deletion, 3),
+            "insertion area ↑": round(s.insertion, 3),
+            "Average Drop % ↓": round(s.drop, 1),
+            "Increase in Confidence % ↑": round(s.increase, 1),
+        }
+        out.append(row)
+    return out

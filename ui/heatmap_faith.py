@@ -1,0 +1,135 @@
+"""The Heatmap page's maps that need more than one pass (Score-CAM), how faithful each map is
+(deletion / insertion curves, Average Drop) and the table comparing every method on a model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+from torch import nn
+
+import ui
+from explorer import heatmap as hm
+from explorer.plots import heatmap as plots
+from explorer.shapes import SHAPE_CLASSES
+
+FAITH_STEPS = 10  # points on each faithfulness curve, minus one (22 masked images per map)
+
+
+@st.cache_data(show_spinner="Score-CAM: one forward pass per channel…", max_entries=8)
+def score_map(_model: nn.Module, _res: dict, res_key: str) -> Any:
+    """Score-CAM's map (C masked forward passes, batched), once per result."""
+    return hm.score_cam(_model, _res["x"], _res["acts"], _res["class_idx"]).cpu()
+
+
+def the_map(model: nn.Module, res: dict, which: str) -> Any:
+    """The chosen map of this result: Score-CAM runs the model again, the others reuse the
+    stored activations and gradients."""
+    if which == "scorecam":
+        return score_map(model, res, res["key"])
+    return hm.heat(res["acts"], res["grads"], which)
+
+
+@st.cache_data(show_spinner="Deleting and inserting pixels in the map's order…", max_entries=16)
+def faithfulness_of(_model: nn.Module, _res: dict, res_key: str, which: str) -> hm.Faithfulness:
+    """Deletion / insertion curves and Average Drop for one map (one batched pass)."""
+    m = the_map(_model, _res, which)
+    return hm.faithfulness(_model, _res["x"], m, _res["class_idx"], steps=FAITH_STEPS)
+
+
+def faithfulness_panel(f: hm.Faithfulness, class_name: str) -> None:
+    """The deletion / insertion curves of a map and its Average Drop / Increase in Confidence."""
+    st.plotly_chart(
+        plots.faithfulness_chart(f.deletion, f.insertion, class_name),
+        width="stretch",
+        key="heatmap_faith_chart",
+    )
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Deletion area", f"{f.deletion.auc:.3f}", help="Lower: the map's pixels matter.")
+    c2.metric("Insertion area", f"{f.insertion.auc:.3f}", help="Higher: they suffice.")
+    c3.metric(
+        "Drop in confidence",
+        f"{100 * f.drop:.1f} %",
+        help="Average Drop: how much P(class) falls on the image × the map (lower is better).",
+    )
+    st.caption(
+        f"P({class_name}) is {f.prob:.1%} on the whole image and {f.masked_prob:.1%} on the image "
+        f"× the map: confidence **{'increases' if f.increase else 'does not increase'}** "
+        "(Increase in Confidence counts images where it does)."
+    )
+
+
+def map_with_faithfulness(
+    model: nn.Module, res: dict, opts: dict, which: str, caption: str, class_name: str
+) -> None:
+    """A map beside how faithful it is to the model."""
+    left, right = st.columns([3, 2])
+    left.image(
+        hm.overlay(res["shown"], the_map(model, res, which), **opts),
+        width="stretch",
+        caption=caption,
+    )
+    with right:
+        faithfulness_panel(faithfulness_of(model, res, res["key"], which), class_name)
+
+
+@st.cache_data(show_spinner="Scoring every method…", max_entries=4)
+def compare_methods(
+    _model: nn.Module,
+    model_key: str,
+    _res: dict,
+    res_key: str,
+    classes: tuple[str, ...],
+    layer: str,
+    size: int,
+    stats: tuple,
+    slow: bool,
+) -> tuple[list[dict], str, bool]:
+    """(table rows, the most faithful method, whether the pointing game was played): on fresh
+    shapes (one of each class) for a shapes model, else on this image alone."""
+    methods = ["lesson", *(m for m in hm.CAM_METHODS if slow or m not in hm.SLOW_METHODS)]
+    shapes_model = set(classes) == set(SHAPE_CLASSES)
+    if shapes_model:
+        x, labels, boxes, names = hm.shapes_batch(size, stats[0], stats[1])
+        labels = [classes.index(names[k]) for k in labels]
+    else:
+        x, labels, boxes = _res["x"], [_res["class_idx"]], None
+    rows = hm.compare_methods(_model, x, labels, layer, classes, boxes, methods, steps=6)
+    best = hm.most_faithful(rows, pointing=shapes_model)
+    return hm.score_rows(rows, shapes_model), best, shapes_model
+
+
+def compare_section(
+    model: nn.Module,
+    model_key: str,
+    res: dict,
+    classes: list[str],
+    layer: str,
+    size: int,
+    stats: tuple,
+) -> None:
+    """A table of every method's faithfulness (and pointing game on shapes) on this model."""
+    st.subheader("Which map is faithful to this model?")
+    c1, c2 = st.columns([3, 2])
+    on = c1.toggle(
+        "Compare every method",
+        key="heatmap_compare",
+        help="A shapes model is scored on fresh shapes, one of each class, whose object box is "
+        "known (the pointing game: does the map's peak land on the object?); any other model on "
+        "this image.",
+    )
+    slow = c2.checkbox("Include Score-CAM (slow)", key="heatmap_compare_slow")
+    if not on:
+        return
+    with ui.user_errors("Comparing the methods"):
+        rows, best, pointing = compare_methods(
+            model, model_key, res, res["key"], tuple(classes), layer, size, stats, slow
+        )
+        st.dataframe(rows, hide_index=True, key="heatmap_compare_table")
+        rule = "the best pointing game, then" if pointing else "on this image,"
+        st.success(
+            f"Most faithful on this model: **{best}** ({rule} the largest insertion area minus "
+            "deletion area)."
+        )
+        ui.show_code(hm.compare_methods, hm.pointing_hit, hm.most_faithful)
