@@ -11,20 +11,16 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from playwright_kit import ARGS, CHROMIUM, ROOT, serve, wait_for_run
 from scipy import ndimage
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from explorer import convolve as cv  # noqa: E402
-from explorer import images  # noqa: E402
+from explorer import convolve as cv
+from explorer import images
 
 
 def _ms(fn, *args) -> float:
@@ -170,32 +166,6 @@ ARM = """() => {
 RESET = "() => { const b = window.__b; b.moves = []; b.shown = []; b.painted = []; }"
 
 
-def _server(home: str):
-    """`streamlit run app.py` on a free port (like tests/conftest.py); returns (process, url)."""
-    import subprocess
-    import urllib.request
-
-    from tests.browser_kit import free_port
-
-    port = free_port()
-    env = dict(os.environ, EXPLORER_HOME=home, STREAMLIT_SERVER_HEADLESS="true")
-    env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")]
-    cmd += ["--server.port", str(port), "--server.address", "127.0.0.1"]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("streamlit did not start")
-
-
 def _cell_xy(pg, canvas: str, i: int, j: int, rows: int, cols: int) -> tuple[float, float]:
     box = pg.locator(f".st-key-convolve_stepper canvas.{canvas}").bounding_box()
     return box["x"] + (j + 0.5) * box["width"] / cols, box["y"] + (i + 0.5) * box["height"] / rows
@@ -206,12 +176,10 @@ def bench_browser(hovers: int = 15, play_s: float = 3.0) -> dict[str, float | in
     Play's frames per second at 20 and 60 px/s, and a committing click's rerun for comparison."""
     from playwright.sync_api import sync_playwright
 
-    from tests.browser_kit import CHROMIUM, wait_for_run
-
-    proc, url = _server(tempfile.mkdtemp(prefix="bench_convolve_"))
+    proc, url = serve(tempfile.mkdtemp(prefix="bench_convolve_"))
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             pg = browser.new_page(viewport={"width": 1400, "height": 1600})
             pg.set_default_timeout(120_000)
             pg.goto(f"{url}/convolve")
@@ -252,8 +220,6 @@ def bench_browser(hovers: int = 15, play_s: float = 3.0) -> dict[str, float | in
 def _play_fps(pg, url: str, speed: int, seconds: float) -> tuple[float, int]:
     """Frames Play draws per second at `speed` output pixels per second (a link sets the speed),
     and the script runs it started."""
-    from tests.browser_kit import wait_for_run
-
     pg.goto(f"{url}/convolve?speed={speed}")
     wait_for_run(pg)
     pg.locator(".st-key-convolve_stepper .cs[data-row]").wait_for()
