@@ -126,3 +126,23 @@ def test_robustness_brightness_sweep_matches_the_logit_space_formula():
     assert acc[:2] == [100.0, 75.0]  # at b = 0.6 the 0.55 grey turns "bright"
     assert sweep.drop_at == pytest.approx(0.5 + 0.1 * (100 - 95) / (100 - 75))  # 0.52
     assert sweep.n == 4 and sweep.magnitudes == pytest.approx(mags)
+
+
+def test_sweep_default_goes_to_the_strongest_series_magnitude():
+    assert sweep_magnitudes("rotate", steps=3) == [0.0, 20.0, 40.0]
+    assert sweep_magnitudes("contrast", steps=2) == [1.0, 4.0]
+    assert sweep_magnitudes("brightness", steps=2) == pytest.approx([0.5, 0.9])
+
+
+def test_tile_marks_say_label_confidence_flip_and_truth():
+    from explorer.augment.robustness import tile_marks
+
+    classes = ["cat", "dog", "fox"]
+    aug = Prediction(torch.tensor([0, 1, 0]), torch.tensor([0.915, 0.5, 0.3]))
+    orig = Prediction(torch.tensor([0]), torch.tensor([0.97]))
+    marks = tile_marks(aug, orig, classes, ["cat", "cat", None])
+    assert [m.text for m in marks] == ["cat 92%", "dog 50%", "cat 30%"]
+    assert [m.flipped for m in marks] == [False, True, False]
+    assert [m.wrong for m in marks] == [False, True, None]
+    assert marks[1].detail == "dog 50% · un-augmented: cat 97% · true: cat"
+    assert marks[2].detail == "cat 30% · un-augmented: cat 97%"

@@ -7,9 +7,10 @@ fastai, and the pixel transforms (rgb_randomize, cutout) come last.
 Modules: settings (AugSettings, validation, JSON), params (AugParams), draw, geometry (matrices,
 homography, sampling grid, corner and edge names), pixel (lighting, rgb_randomize, cutout), apply
 (apply, Augment), batch (different pictures, one draw each), compare (one resample vs a chain,
-PSNR), describe (a tile's value rows, inert controls), series (magnitude strips), export (code for
-other libraries), run_export (those pipelines run on a picture), robustness (predictions on tiles,
-accuracy against magnitude). Everything below is importable from `explorer.augment` directly.
+PSNR), describe (a tile's value rows, inert controls), series (magnitude strips), sources (batches
+of pictures), export (code for other libraries), run_export (those pipelines run on a picture),
+robustness (predictions on tiles, accuracy against magnitude). Everything below is importable from
+`explorer.augment` directly.
 """
 
 from explorer.augment.apply import (
@@ -59,10 +60,12 @@ from explorer.augment.pixel import (
 from explorer.augment.robustness import (
     Prediction,
     Sweep,
+    TileMark,
     label_flips,
     predict,
     robustness,
     sweep_magnitudes,
+    tile_marks,
 )
 from explorer.augment.run_export import (
     RUNNABLE_TARGETS,
@@ -89,6 +92,8 @@ from explorer.augment.settings import (
 from explorer.padding import PAD_MODE, PADDING_HELP, PADDING_MODES, check_padding_mode, pad_mode
 
 __all__ = [
+    "TileMark",
+    "tile_marks",
     "augment_batch",
     "sweep_magnitudes",
     "robustness",

@@ -72,6 +72,47 @@ def label_flips(augmented: Prediction, original: Prediction) -> Tensor:
 
 
 @dataclass(frozen=True)
+class TileMark:
+    """What one tile shows about the model's view of it."""
+
+    text: str  # e.g. "tabby 92%"
+    detail: str  # e.g. "tabby 92% · un-augmented: tabby 97% · true: tabby"
+    flipped: bool  # the label differs from the un-augmented picture's
+    wrong: bool | None  # the label differs from the true one (None: truth unknown)
+
+
+def tile_marks(
+    augmented: Prediction,
+    original: Prediction,
+    classes: Sequence[str],
+    truth: Sequence[str | None] | None = None,
+) -> list[TileMark]:
+    """One mark per augmented tile: its top-1 label and confidence, and whether it flipped.
+
+    Args:
+        augmented: predictions for n tiles.
+        original: for the un-augmented picture(s): one for all tiles, or one per tile.
+        classes: the model's class names.
+        truth: the true class name of each tile's picture, where known.
+    """
+    flips = label_flips(augmented, original).tolist()
+    ref = original.label.expand_as(augmented.label).tolist()
+    ref_conf = original.confidence.expand_as(augmented.confidence).tolist()
+    marks = []
+    for i, (label, conf) in enumerate(
+        zip(augmented.label.tolist(), augmented.confidence.tolist(), strict=True)
+    ):
+        text = f"{classes[label]} {100 * conf:.0f}%"
+        detail = f"{text} · un-augmented: {classes[ref[i]]} {100 * ref_conf[i]:.0f}%"
+        true = truth[i] if truth is not None else None
+        if true is not None:
+            detail += f" · true: {true}"
+        wrong = None if true is None else classes[label] != true
+        marks.append(TileMark(text, detail, flips[i], wrong))
+    return marks
+
+
+@dataclass(frozen=True)
 class Sweep:
     """A model's accuracy and mean top-1 confidence against one transform's magnitude."""
 
@@ -83,13 +124,17 @@ class Sweep:
     n: int  # pictures per magnitude
 
 
-def sweep_magnitudes(name: str, strongest: float, steps: int = 9) -> list[float]:
-    """`steps` evenly spaced magnitudes from the transform's identity to `strongest`."""
+def sweep_magnitudes(name: str, strongest: float | None = None, steps: int = 9) -> list[float]:
+    """`steps` evenly spaced magnitudes from the transform's identity to `strongest` (default: the
+    SERIES magnitude farthest from the identity; the last of equally far ones)."""
     if name not in SERIES:
         raise ValueError(f"No series for {name!r}; choose one of {', '.join(SERIES)}.")
     if steps < 2:
         raise ValueError("A sweep needs at least two magnitudes.")
     start = SERIES_IDENTITY[name]
+    if strongest is None:
+        far = max(abs(m - start) for m in SERIES[name][0])
+        strongest = [m for m in SERIES[name][0] if abs(m - start) == far][-1]
     return [start + (strongest - start) * i / (steps - 1) for i in range(steps)]
 
 
