@@ -72,3 +72,23 @@ def test_drop_point_interpolates_the_crossing():
     assert A.drop_point(mags, [90.0, 89.0, 88.0, 86.0]) is None
     with pytest.raises(ValueError):
         A.drop_point(mags, acc[:3])
+
+
+def test_lighting_figure_draws_every_curve_and_the_robustness_figure_marks_the_drop():
+    from explorer.plots.augment import lighting_figure, robustness_figure
+
+    x, curves = A.lighting_curves(0.4, n=11)
+    fig = lighting_figure(x, curves)
+    drawn = [t for t in fig.data if t.showlegend is not False]
+    assert len(drawn) == len(curves) == 8
+    for trace, c in zip(drawn, curves, strict=True):
+        assert list(trace.y) == pytest.approx(c.y.tolist())
+        assert (trace.line.dash == "solid") == (c.library == "ours")
+    # ours at mid-grey: brightness b maps 0.5 to b exactly (logit(0.5) = 0)
+    ours_b = [t for t in drawn if t.name.startswith("ours brightness")]
+    assert [t.y[5] for t in ours_b] == pytest.approx([0.3, 0.7])
+    sweep = A.Sweep("rotate", [0.0, 10.0, 20.0], [100.0, 90.0, 50.0], [0.9, 0.8, 0.5], 5.0, 4)
+    fig = robustness_figure(sweep, "degrees")
+    assert list(fig.data[0].y) == [100.0, 90.0, 50.0]
+    assert list(fig.data[1].y) == pytest.approx([90.0, 80.0, 50.0])
+    assert fig.layout.shapes[0].x0 == 5.0
