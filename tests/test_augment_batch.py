@@ -146,3 +146,19 @@ def test_tile_marks_say_label_confidence_flip_and_truth():
     assert [m.wrong for m in marks] == [False, True, None]
     assert marks[1].detail == "dog 50% · un-augmented: cat 97% · true: cat"
     assert marks[2].detail == "cat 30% · un-augmented: cat 97%"
+
+
+def test_predict_resizes_tiles_to_the_models_size_first():
+    class Side(nn.Module):  # logits (0, side of the input): reveals the size it was given
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            return torch.stack([torch.zeros(len(x)), torch.full((len(x),), float(x.shape[-1]))], 1)
+
+    tiles = torch.rand(2, 3, 40, 40)
+    conf = predict(Side(), tiles, (0.0,) * 3, (1.0,) * 3, size=2).confidence
+    assert conf.tolist() == pytest.approx([_softmax1(2.0)] * 2)
+    conf = predict(Side(), tiles, (0.0,) * 3, (1.0,) * 3).confidence
+    assert conf.tolist() == pytest.approx([_softmax1(40.0)] * 2)

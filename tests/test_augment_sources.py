@@ -66,3 +66,19 @@ def test_validation_set_of_a_shapes_checkpoint_is_the_runs_own_split():
 def test_validation_set_needs_the_checkpoints_training_data():
     with pytest.raises(sources.NoPictures, match="does not record its training data"):
         sources.validation_set({"name": "x"}, 4, 32)
+
+
+def test_centre_square_is_the_middle_of_the_resized_picture():
+    img = Image.new("RGB", (30, 10), (0, 0, 0))
+    img.paste((255, 255, 255), (10, 0, 20, 10))  # a white middle third
+    sq = sources.centre_square(img, 10)
+    assert sq.shape == (3, 10, 10)
+    torch.testing.assert_close(sq, torch.ones(3, 10, 10))
+
+
+def test_settings_differences_list_the_changed_fields_in_order():
+    from explorer.augment import AugSettings
+
+    a, b = AugSettings.lesson(), AugSettings.lesson(max_rotate=5, size=128)
+    assert a.differences(b) == [("max_rotate", 20.0, 5.0), ("size", 224, 128)]
+    assert a.differences(a) == []

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from explorer.augment.apply import apply
@@ -28,7 +29,12 @@ class Prediction:
 
 
 def predict(
-    model: nn.Module, tiles: Tensor, mean: Stats, std: Stats, batch_size: int = 64
+    model: nn.Module,
+    tiles: Tensor,
+    mean: Stats,
+    std: Stats,
+    batch_size: int = 64,
+    size: int | None = None,
 ) -> Prediction:
     """The model's top-1 label and its softmax probability for each tile.
 
@@ -37,6 +43,7 @@ def predict(
         tiles: pictures in [0, 1], normalised here with `mean` and `std` (the checkpoint's stats).
         mean, std: per-channel normalisation the model was trained with.
         batch_size: tiles per forward pass (memory stays bounded for long sweeps).
+        size: the model's input side: tiles of another size are resized (antialiased) first.
 
     Shape:
         tiles (n, 3, H, W) -> label (n,), confidence (n,)
@@ -52,7 +59,10 @@ def predict(
         m = torch.tensor(mean, device=device, dtype=dtype).view(1, 3, 1, 1)
         s = torch.tensor(std, device=device, dtype=dtype).view(1, 3, 1, 1)
         for chunk in tiles.split(batch_size):
-            x = (chunk.to(device=device, dtype=dtype) - m) / s
+            x = chunk.to(device=device, dtype=dtype)
+            if size is not None and x.shape[-2:] != (size, size):
+                x = F.interpolate(x, (size, size), mode="bilinear", antialias=True)
+            x = (x - m) / s
             probs = net(x).float().softmax(dim=1)
             conf, label = probs.max(dim=1)
             labels.append(label.cpu())

@@ -265,6 +265,11 @@ class AugSettings:
             values[key] = check_setting(key, value)
         return cls(**values)
 
+    def differences(self, other: AugSettings) -> list[tuple[str, Any, Any]]:
+        """(field, this value, other value) for every field that differs, in field order."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [(k, v, theirs[k]) for k, v in mine.items() if theirs[k] != v]
+
     def to_json(self) -> str:
         """`to_dict` as indented JSON text (a settings file)."""
         return json.dumps(self.to_dict(), indent=2) + "\n"
