@@ -34,6 +34,7 @@ chromium:
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 unit: $(VENV)/.installed-dev
 	$(PY) -m pytest -m "not browser" -q

@@ -123,7 +123,7 @@ def _bench(name: str) -> ModuleType:
 
 
 def stepper_and_play(repeats: int) -> dict[str, dict[str, Any]]:
-    """The convolution stepper drawn in the browser (bench/convolve.py's measure, its own server)."""
+    """The convolution stepper drawn in the browser (bench/convolve.py's measure, own server)."""
     r = _bench("convolve.py").bench_browser(hovers=max(repeats, 5), play_s=3.0)
     return {
         "stepper_hover": {
