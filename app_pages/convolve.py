@@ -16,7 +16,7 @@ import ui.state
 import ui.stepper
 from explorer import conv_matrix as cmx
 from explorer import convolve as cv
-from explorer import filters, images
+from explorer import filters, images, models
 from explorer.plots import convolve as plots
 
 PAGE = "convolve"
@@ -33,7 +33,7 @@ SPEEDS = [10, 15, 20, 30, 60]  # Play: output pixels per second, one per frame (
 PRESENTER_GRID = 12  # presenter mode: fewer, bigger cells
 WHOLE_MAX_SIDE = 1024  # the whole-image demo shrinks bigger photos so a rerun stays quick
 IMAGENET = filters.IMAGENET
-IMAGENET_MB = 83  # torchvision's resnet34-b627a593.pth
+IMAGENET_MB = models.IMAGENET_DOWNLOAD_MB["resnet34"]  # torchvision's resnet34-b627a593.pth
 RGB_CHOICES = ["the lesson's bottom-right edge kernel", "the stepper's kernel on every channel"]
 MM_CHOICES = ["3×3 image, 2×2 kernel", "4×4 image, 3×3 kernel"]
 STEPPER_KEY = "convolve_stepper"
