@@ -17,6 +17,7 @@ import torch
 
 import ui
 import ui.state
+from app_pages import augment_batch as batch
 from explorer import augment as aug
 from explorer import images
 from explorer.padding import PADDING_HELP, PADDING_MODES
@@ -28,7 +29,13 @@ Photo = images.Image.Image
 N_TILES = 9
 SIZES = [64, 96, 128, 160, 224, 288, 352]
 GRID_LINES = 11  # lines of the sampling lattice drawn over the photo
-VIEWS = ["Same draw, three paddings", "Matrix & sampling grid", "Export"]
+VIEWS = [
+    "Same draw, three paddings",
+    "Matrix & sampling grid",
+    "Batch & A/B",
+    "With a library",
+    "Export",
+]
 
 
 @dataclass(frozen=True)
@@ -170,6 +177,7 @@ def page_settings() -> list[ui.state.Setting]:
         ui.state.choice(_key("series"), next(iter(aug.SERIES)), list(aug.SERIES)),
         ui.state.number(_key("chain_angle"), 20.0, -45.0, 45.0),
         ui.state.number(_key("chain_zoom"), 1.3, 1.0, 2.0),
+        *batch.settings(),
     ]
 
 
@@ -256,6 +264,8 @@ def settings_panel(photo_square: bool) -> aug.AugSettings:
             st.caption(explain)
             for k in knobs:
                 values[k.field] = _knob(k, inert.get(k.field))
+            if group == "Lighting":
+                batch.lighting_curves(values["max_lighting"])
     if values.pop("zoom_random"):
         values["zoom_row"] = values["zoom_col"] = None
     names = {f.name for f in fields(aug.AugSettings)}
@@ -359,21 +369,6 @@ def _series(photo: Photo, name: str, size: int, padding: str) -> tuple[list[byte
     return [_encode(images.to_image(t)) for t in tiles], labels
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _one_vs_chain(
-    photo: Photo, angle: float, zoom: float, size: int, padding: str
-) -> dict[str, tuple[bytes, float]]:
-    x = _working_tensor(photo, size)
-    ref = aug.reference_resample(x, angle, zoom, size, padding)
-    ours = aug.affine_resample(x, angle, zoom, size, padding)
-    chain = aug.chain_resample(x, angle, zoom, size, padding)
-    return {
-        "ours": (_encode(images.to_image(ours)), aug.psnr(ours, ref)),
-        "chain": (_encode(images.to_image(chain)), aug.psnr(chain, ref)),
-        "reference": (_encode(images.to_image(ref)), float("inf")),
-    }
-
-
 @st.cache_data(show_spinner=False, max_entries=8)
 def _photo_source(photo: Photo, size: int) -> tuple[str, int, int]:
     """The working photo as a JPEG data URL (plotly re-encodes a PIL image as PNG) and its size."""
@@ -399,6 +394,7 @@ def tile_section(
     settings: aug.AugSettings,
     seed: int,
     original_wh: tuple[int, int],
+    model: str,
 ) -> None:
     """The 3×3 grid (values on hover), its shapes and the PNG download."""
     st.subheader(f"{N_TILES} draws of {name}")
@@ -406,8 +402,10 @@ def tile_section(
         "Hover a tile (or Tab to it) for every value drawn for it; click it to inspect it below. "
         + aug.ROW_HELP
     )
+    truth = (ui.current_label() or {}).get("label")
+    shown = _draw_and_apply(photo, settings, seed)
     tile_grid(
-        _grid_tiles(photo, settings, seed),
+        batch.predicted(_grid_tiles(photo, settings, seed), shown, photo, model, truth),
         key=_key("tiles"),
         selected=int(st.session_state[_key("tile")]),
         on_pick=_pick_tile,
@@ -431,16 +429,26 @@ def tile_section(
 
 
 @st.fragment
-def inspector(photo: Photo, settings: aug.AugSettings, seed: int, tile: int) -> None:
-    """One tile: under three paddings, its matrices and lattice, or the export code (only the open
-    tab is computed; a tab switch reruns this fragment alone)."""
+def inspector(
+    named: tuple[str, Photo], settings: aug.AugSettings, seed: int, tile: int, model: str
+) -> None:
+    """One tile under three paddings or its matrices and lattice; a batch of pictures with A/B;
+    a library's pipeline beside ours; the export code (only the open tab is computed; a tab
+    switch reruns this fragment alone)."""
+    photo = named[1]
     one = _draw(settings, seed)[tile]
     st.caption(f"Tile {tile}: {one.describe(0)}")
-    tabs = st.tabs(VIEWS, key=_key("view"), on_change="rerun")
-    for tab, view in zip(tabs, (paddings_view, matrices_view, export_view), strict=True):
+    views = (
+        partial(paddings_view, photo, settings, seed, tile),
+        partial(matrices_view, photo, settings, seed, tile),
+        partial(batch.batch_view, named, settings, seed, model, _fits_widgets),
+        lambda: batch.library_view(photo, settings, seed, _draw_and_apply(photo, settings, seed)),
+        partial(batch.export_view, settings),
+    )
+    for tab, view in zip(st.tabs(VIEWS, key=_key("view"), on_change="rerun"), views, strict=True):
         with tab:
             if tab.open:
-                view(photo, settings, seed, tile)
+                view()
     ui.state.write_url(PAGE)
 
 
@@ -473,22 +481,8 @@ def matrices_view(photo: Photo, settings: aug.AugSettings, seed: int, tile: int)
     ui.show_code(aug.square_matrices, aug.warp_matrices, aug.homography)
 
 
-def export_view(photo: Photo, settings: aug.AugSettings, seed: int, tile: int) -> None:
-    """The same settings as fastai v1, fastai v2 and torchvision code."""
-    for title, fn in (
-        ("fastai v1", aug.fastai_v1_code),
-        ("fastai v2", aug.fastai_v2_code),
-        ("torchvision v2 (nearest)", aug.torchvision_code),
-    ):
-        code, notes = fn(settings)
-        st.markdown(f"**{title}**")
-        st.code(code, language="python")
-        for note in notes:
-            st.caption(f"• {note}")
-
-
 @st.fragment
-def explorer_panel(name: str, photo: Photo, original_wh: tuple[int, int]) -> None:
+def explorer_panel(name: str, photo: Photo, original_wh: tuple[int, int], model: str) -> None:
     """Settings and everything that depends on them; a fragment so sliders rerun only this."""
     left, right = st.columns([1, 2], gap="large")
     with left:
@@ -503,10 +497,10 @@ def explorer_panel(name: str, photo: Photo, original_wh: tuple[int, int]) -> Non
         st.rerun(scope="app")
     seed = int(st.session_state[_key("seed")])
     with right, ui.user_errors("Augmenting the photo"):
-        tile_section(name, photo, settings, seed, original_wh)
+        tile_section(name, photo, settings, seed, original_wh, model)
         st.divider()
         tile = st.slider("Tile to inspect", 0, N_TILES - 1, key=_key("tile"))
-        inspector(photo, settings, seed, int(tile))
+        inspector((name, photo), settings, seed, int(tile), model)
     ui.state.write_url(PAGE)
 
 
@@ -523,34 +517,6 @@ def transform_list(photo: Photo, size: int, padding: str) -> None:
             "that still look like the photos you will predict on."
         )
         ui.show_code(aug.magnitude_series)
-    ui.state.write_url(PAGE)
-
-
-@st.fragment
-def one_vs_chain(photo: Photo, size: int, padding: str) -> None:
-    """The crispness claim: one resample against three, both against a supersampled reference."""
-    c1, c2 = st.columns(2)
-    angle = c1.slider("Rotate (°)", -45.0, 45.0, step=1.0, key=_key("chain_angle"))
-    zoom = c2.slider("Zoom", 1.0, 2.0, step=0.05, key=_key("chain_zoom"))
-    with ui.user_errors("The resample comparison"):
-        shown = _one_vs_chain(photo, angle, zoom, size, padding)
-        cols = st.columns(3)
-        (ours, p_ours), (chain, p_chain) = shown["ours"], shown["chain"]
-        cols[0].image(ours, caption=f"one resample: PSNR {p_ours:.1f} dB", width="stretch")
-        cols[1].image(
-            chain,
-            caption=f"crop → rotate → zoom, 3 resamples: PSNR {p_chain:.1f} dB",
-            width="stretch",
-        )
-        cols[2].image(
-            shown["reference"][0], caption="reference (4×4 supersampled)", width="stretch"
-        )
-        st.caption(
-            "Each bilinear resample blurs a little more. The chain's rotation also only sees the "
-            "square already cropped: at large angles and small zooms its corners fill with "
-            "padding where one resample still finds photo."
-        )
-        ui.show_code(aug.affine_resample, aug.chain_resample, aug.reference_resample, aug.psnr)
     ui.state.write_url(PAGE)
 
 
@@ -573,10 +539,11 @@ def main() -> None:
         )
         st.stop()
     photo = _working_photo(original)
+    model = batch.model_picker()
     # While this flag is set the fragment below runs as part of a whole-page run, so the sections
     # after it will see its size and padding anyway; on its own reruns it must ask for a page run.
     st.session_state[_key("full_run")] = True
-    explorer_panel(photo_name, photo, original.size)
+    explorer_panel(photo_name, photo, original.size, model)
     st.session_state[_key("full_run")] = False
     size, padding = st.session_state.get(_key("shared"), (224, "reflection"))
 
@@ -584,7 +551,10 @@ def main() -> None:
     transform_list(photo, size, padding)
 
     st.header("One resample vs a chain")
-    one_vs_chain(photo, size, padding)
+    batch.one_vs_chain(photo, size, padding)
+
+    st.header("Does the model still see it?")
+    batch.robustness_section(model, padding)
 
 
 main()

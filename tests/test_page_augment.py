@@ -1,6 +1,8 @@
 """AppTest of the Augmentation page: the grid renders, and sliders, padding and draws change it;
 tiles carry every drawn value, settings come from the URL and from JSON files, and controls that
-do nothing in the current settings are disabled."""
+do nothing in the current settings are disabled. A batch of shapes or uploads gets one draw per
+picture, A/B shows settings B (from a file) beside A, a library's pipeline runs beside ours, and a
+checkpoint labels every tile and measures its robustness."""
 
 from __future__ import annotations
 
@@ -318,3 +320,180 @@ def test_random_crop_position_is_disabled_only_where_a_square_photo_leaves_it_no
             for on in (True, False)
         ]
         assert torch.allclose(tiles[0], tiles[1], atol=1e-5) is same
+
+
+# ------------------------------------------------------------------ batch, A/B, predictions
+
+
+def _page(app_test, **params):
+    """The Augmentation page opened from a link with `params` (app_test for its clean home)."""
+    from streamlit.testing.v1 import AppTest
+
+    from .conftest import APP
+
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.switch_page("app_pages/augment.py")
+    at.query_params.update(**params)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _mounted(at, key: str) -> list[dict]:
+    """The tiles a tile grid with widget key `key` was mounted with."""
+    for el in at.main.get("bidi_component"):
+        data = json.loads(el.proto.json)
+        if getattr(el.proto, "component_name", "") == "cnn_explorer.tiles" and key in el.proto.id:
+            return data["tiles"]
+    raise AssertionError(f"no tile grid {key}")
+
+
+def test_batch_of_shapes_gives_each_picture_its_own_draw(app_test):
+    from explorer.augment import sources
+
+    at = _page(app_test, view="Batch & A/B", batch_source="Shapes", batch_n="6", seed="4")
+    tiles = _mounted(at, "augment_batch_tiles")
+    shapes = sources.from_shapes(6, size=192, seed=0)
+    params = aug.draw(aug.AugSettings.lesson(), 6, torch.Generator().manual_seed(4))
+    assert [t["caption"] for t in tiles] == [
+        f"shape {i} ({shapes.labels[i]}): {params.describe(i)}" for i in range(6)
+    ]
+    assert len({t["src"] for t in tiles}) == 6  # six different pictures
+    rows = {r[0]: r[1] for r in tiles[2]["rows"]}
+    assert rows["rotate"] == f"{params.values(2)['angle']:+.2f}°"
+
+
+def _png(colour, size=(40, 30)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_uploaded_pictures_make_the_batch_and_a_bad_file_is_one_sentence(app_test):
+    at = _page(app_test, view="Batch & A/B", batch_source="My uploads", seed="0")
+    assert not _batch_grids(at)  # nothing uploaded yet: an invitation, no grid
+    at.file_uploader(key="augment_batch_files").set_value(
+        [
+            ("red.png", _png((255, 0, 0)), "image/png"),
+            ("broken.png", b"\x89PNG not really", "image/png"),
+            ("blue.png", _png((0, 0, 255), (25, 50)), "image/png"),
+        ]
+    ).run()
+    assert not at.exception and not at.error
+    assert len(at.warning) == 1 and at.warning[0].value.startswith("broken.png was left out: ")
+    tiles = _mounted(at, "augment_batch_tiles")
+    params = aug.draw(aug.AugSettings.lesson(), 2, torch.Generator().manual_seed(0))
+    assert [t["caption"] for t in tiles] == [
+        f"red.png: {params.describe(0)}",
+        f"blue.png: {params.describe(1)}",
+    ]
+
+
+def _batch_grids(at) -> list[str]:
+    return [
+        el.proto.id
+        for el in at.main.get("bidi_component")
+        if "batch_tiles" in el.proto.id or "a_tiles" in el.proto.id
+    ]
+
+
+def cap(tile: dict) -> str:
+    """A batch tile's caption without the picture's name."""
+    return tile["caption"].split(": ", 1)[1]
+
+
+def test_a_b_shows_both_settings_on_the_same_pictures_and_loads_b_from_a_file(app_test):
+    at = _page(app_test, view="Batch & A/B", batch_source="Shapes", batch_n="4", ab="1")
+    a = aug.draw(aug.AugSettings.lesson(), 4, torch.Generator().manual_seed(0))
+    b = aug.draw(aug.AugSettings(), 4, torch.Generator().manual_seed(0))  # B: fastai's defaults
+    assert [cap(t) for t in _mounted(at, "augment_a_tiles")] == [a.describe(i) for i in range(4)]
+    assert [cap(t) for t in _mounted(at, "augment_b_tiles")] == [b.describe(i) for i in range(4)]
+    names = [t["caption"].split(": ")[0] for t in _mounted(at, "augment_b_tiles")]
+    assert names == [t["caption"].split(": ")[0] for t in _mounted(at, "augment_a_tiles")]
+    table = at.table[0].value
+    assert "max_rotate" in list(table["setting"])
+
+    mine = aug.AugSettings.off(max_rotate=33.0)
+    at.file_uploader(key="augment_b_file").set_value(
+        ("b.json", mine.to_json().encode(), "application/json")
+    ).run()
+    assert not at.exception and not at.error
+    want = aug.draw(mine, 4, torch.Generator().manual_seed(0))
+    assert [cap(t) for t in _mounted(at, "augment_b_tiles")] == [want.describe(i) for i in range(4)]
+    for content, field in (
+        (json.dumps({"max_rotate": "a lot"}).encode(), "max_rotate"),
+        (json.dumps({"cutout_size": 0.1, "cutout_size_min": 0.3}).encode(), "cutout_size_min"),
+        (b"[]", None),
+    ):
+        at.file_uploader(key="augment_b_file").set_value(
+            ("bad.json", content, "application/json")
+        ).run()
+        assert not at.exception and len(at.error) == 1
+        assert at.error[0].value.startswith("bad.json was not loaded as B: ")
+        if field:
+            assert field in at.error[0].value
+        assert [cap(t) for t in _mounted(at, "augment_b_tiles")] == [
+            want.describe(i) for i in range(4)
+        ]  # B stays as it was
+
+
+def test_with_a_library_shows_its_pipeline_and_notes(app_test):
+    at = _page(app_test, view="With a library", library="albumentations")
+    captions = [img.caption for el in at.main.get("image") for img in el.proto.imgs]
+    assert any(c.startswith("albumentations: its own draws") for c in captions)
+    assert any(c.startswith("ours: one resample") for c in captions)
+    _, notes = aug.export(aug.AugSettings.lesson(), "albumentations")
+    shown = [c.value for c in at.caption]
+    assert all(f"• {n}" in shown for n in notes)
+
+
+def _constant_checkpoint(home, winner: int = 4) -> str:
+    """A shapes checkpoint whose head always says class `winner` with probability ≈ 1: its final
+    layer has zero weights and a bias of 30 for that class."""
+    from explorer import images, models
+    from explorer.shapes import SHAPE_CLASSES
+
+    model = models.create_cnn("resnet18", len(SHAPE_CLASSES), seed=0)
+    final = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        final.weight.zero_()
+        final.bias.zero_()
+        final.bias[winner] = 30.0
+    meta = {
+        "arch": "resnet18",
+        "classes": list(SHAPE_CLASSES),
+        "size": 64,
+        "mean": list(images.IMAGENET_MEAN),
+        "std": list(images.IMAGENET_STD),
+        "config": {"data": "shapes", "n_shapes": 60, "seed": 2, "valid_pct": 0.2},
+    }
+    models.save(model, "always-star", meta, folder=home / "weights")
+    return "always-star"
+
+
+def test_predictions_label_every_tile_and_the_robustness_strip_measures(app_test, tmp_path):
+    from explorer import data
+    from explorer.shapes import make_shapes
+
+    name = _constant_checkpoint(tmp_path)
+    at = _page(app_test, model=name)
+    assert at.selectbox(key="augment_model").value == name
+    tiles = _mounted(at, "augment_tiles")
+    assert len(tiles) == 9
+    for t in tiles:
+        assert t["caption"].startswith("star 100% · ") and not t["flag"]
+        assert t["rows"][0] == ["prediction", "star 100% · un-augmented: star 100%", False]
+    # robustness: a constant "star" model is right exactly on the stars of its validation split
+    at.button(key="augment_robust_run").click().run()
+    assert not at.exception and not at.error
+    sd = make_shapes(60, size=64, seed=2)
+    _, valid = data.split_indices(60, 0.2, 2)
+    stars = sum(int(sd.labels[i]) == 4 for i in valid)
+    chart = [c for c in at.main.get("plotly_chart") if "robust" in c.proto.id]
+    fig = json.loads(chart[0].proto.spec)
+    assert fig["data"][0]["y"] == pytest.approx([100 * stars / len(valid)] * 9)
+    assert any("accuracy never drops 5 points" in c.value for c in at.caption)

@@ -29,6 +29,7 @@ function tileElement(tile, i, columns, count, pick) {
   fig.tabIndex = 0;
   fig.dataset.index = String(i);
   fig.setAttribute("role", "listitem");
+  if (tile.flag) fig.classList.add("flag"); // e.g. the model's label flipped on this tile
   fig.setAttribute("aria-label", `${tile.title}: ${tile.caption}`);
   // the panel opens over a neighbour, so it never leaves the grid's box
   if (i % columns === columns - 1 && columns > 1) fig.classList.add("open-left");

@@ -46,7 +46,8 @@ def tile_grid(
     Args:
         tiles: one dict per tile: `src` (a data URL), `caption` (one line under the tile, cut to
             fit), `title` (the heading of its values) and `rows`, a
-            list of [name, value text, changed] (rows with changed False are greyed out).
+            list of [name, value text, changed] (rows with changed False are greyed out);
+            optional `flag` (True outlines the tile in red, e.g. a prediction that flipped).
         key: the element's key (also its CSS class, `st-key-<key>`).
         columns: tiles per row.
         selected: the tile drawn as selected (outlined).
