@@ -48,6 +48,7 @@ class Knob:
     lo: float | None = None  # None: a toggle
     hi: float | None = None
     step: float | None = None
+    low_field: str | None = None  # a two-handle slider: its low end sets this field (None = fixed)
 
 
 def _p(field: str, label: str, help: str = "") -> Knob:
@@ -69,7 +70,8 @@ GROUPS: dict[str, tuple[str, list[Knob]]] = {
         "Turn and enlarge about a focus point; squish stretches one axis.",
         [
             Knob("max_rotate", "max rotate (°)", "Angle uniform in ±this.", 0.0, 180.0, 1.0),
-            Knob("max_zoom", "max zoom", "Zoom uniform in [1, this].", 1.0, 3.0, 0.05),
+            Knob("max_zoom", "max zoom", "Zoom uniform in [min, this].", 1.0, 3.0, 0.05),
+            Knob("min_zoom", "min zoom (zoom_crop)", "Below 1 zooms out.", 0.1, 1.0, 0.05),
             _p("p_affine", "p(affine)", "Each of rotate, zoom, warp."),
             Knob("max_squish", "max squish", "Log-uniform in [1/m, m]; 1 = off.", 1.0, 3.0, 0.05),
             _p("p_squish", "p(squish)"),
@@ -122,7 +124,15 @@ GROUPS: dict[str, tuple[str, list[Knob]]] = {
         "Applied last, on the finished tile.",
         [
             Knob("cutout_holes", "cutout holes (max)", "Black squares; 0 = off.", 0, 8, 1),
-            Knob("cutout_size", "cutout hole side", "Fraction of the tile.", 0.05, 0.5, 0.01),
+            Knob(
+                "cutout_size",
+                "cutout hole side (range)",
+                "Each hole's side is drawn in this range (fraction of the tile).",
+                0.05,
+                0.5,
+                0.01,
+                low_field="cutout_size_min",
+            ),
             _p("p_cutout", "p(cutout)"),
             Knob("max_rgb", "rgb_randomize level", "One channel becomes noise.", 0.0, 1.0, 0.01),
             _p("p_rgb", "p(rgb_randomize)"),
@@ -151,9 +161,18 @@ def _widget_values(s: aug.AugSettings) -> dict[str, Any]:
     for k in KNOBS:
         v = focus[k.field] if k.field in focus else getattr(s, k.field)
         if k.step is not None:
-            v = type(k.step)(round(round(v / k.step) * k.step, 6))
+            on_step = partial(_on_step, k.step)
+            if k.low_field:
+                low = getattr(s, k.low_field)
+                v = (on_step(v if low is None else low), on_step(v))
+            else:
+                v = on_step(v)
         out[_key(k.field)] = v
     return out
+
+
+def _on_step(step: float, v: float) -> float:
+    return type(step)(round(round(v / step) * step, 6))
 
 
 def page_settings() -> list[ui.state.Setting]:
@@ -164,6 +183,8 @@ def page_settings() -> list[ui.state.Setting]:
         key = _key(k.field)
         if k.lo is None or k.hi is None:
             out.append(ui.state.flag(key, bool(lesson[key])))
+        elif k.low_field:
+            out.append(ui.state.number_range(key, lesson[key], k.lo, k.hi))
         else:
             whole = isinstance(k.step, int)
             default = int(lesson[key]) if whole else float(lesson[key])
@@ -193,11 +214,12 @@ def _new_draw() -> None:
 def _fits_widgets(s: aug.AugSettings) -> None:
     """Raise SettingsError naming the field for settings beyond this page's widgets' ranges."""
     for k in KNOBS:
-        v = getattr(s, k.field, None)
-        if k.lo is not None and v is not None and not k.lo <= v <= k.hi:
-            raise aug.SettingsError(
-                f"{k.field} = {v:g} is outside this page's range {k.lo:g}–{k.hi:g}.", k.field
-            )
+        for name in (k.field, k.low_field):
+            v = getattr(s, name, None) if name else None
+            if k.lo is not None and v is not None and not k.lo <= v <= k.hi:
+                raise aug.SettingsError(
+                    f"{name} = {v:g} is outside this page's range {k.lo:g}–{k.hi:g}.", name
+                )
     if s.size not in SIZES:
         raise aug.SettingsError(f"size = {s.size} is not one of this page's sizes {SIZES}.", "size")
     if (s.zoom_row is None) != (s.zoom_col is None):
@@ -268,6 +290,10 @@ def settings_panel(photo_square: bool) -> aug.AugSettings:
                 batch.lighting_curves(values["max_lighting"])
     if values.pop("zoom_random"):
         values["zoom_row"] = values["zoom_col"] = None
+    for k in KNOBS:
+        if k.low_field:  # (low, high): a fixed size when both ends meet
+            low, values[k.field] = values[k.field]
+            values[k.low_field] = low if low < values[k.field] else None
     names = {f.name for f in fields(aug.AugSettings)}
     return aug.AugSettings(
         padding_mode=padding, size=int(size), **{k: v for k, v in values.items() if k in names}

@@ -497,3 +497,38 @@ def test_predictions_label_every_tile_and_the_robustness_strip_measures(app_test
     fig = json.loads(chart[0].proto.spec)
     assert fig["data"][0]["y"] == pytest.approx([100 * stars / len(valid)] * 9)
     assert any("accuracy never drops 5 points" in c.value for c in at.caption)
+
+
+def test_zoom_out_and_a_cutout_size_range_reach_the_draw(app_test):
+    at = _page(app_test, view="Export")
+    at.slider(key="augment_min_zoom").set_value(0.5)
+    at.slider(key="augment_cutout_holes").set_value(3).run()  # the hole size is live from here
+    at.slider(key="augment_cutout_size").set_value((0.1, 0.3)).run()
+    assert not at.exception
+    want = aug.AugSettings.lesson(
+        min_zoom=0.5, cutout_holes=3, cutout_size=0.3, cutout_size_min=0.1
+    )
+    params = aug.draw(want, 9, torch.Generator().manual_seed(0))
+    assert [c for _, c in _grid(at)] == [f"{i}: {params.describe(i)}" for i in range(9)]
+    assert min(params.zoom.tolist()) < 1  # some tiles zoomed out
+    # both ends equal: a fixed hole size (cutout_size_min None), as the settings file shows
+    at.slider(key="augment_cutout_size").set_value((0.25, 0.25)).run()
+    fixed = aug.AugSettings.lesson(min_zoom=0.5, cutout_holes=3, cutout_size=0.25)
+    params = aug.draw(fixed, 9, torch.Generator().manual_seed(0))
+    assert [c for _, c in _grid(at)] == [f"{i}: {params.describe(i)}" for i in range(9)]
+    # the inert rule knows a zoom-out needs a focus too
+    assert not _disabled(at, "augment_zoom_random")
+
+
+def test_lighting_curves_are_drawn_on_request(app_test):
+    at = _page(app_test)
+    assert not [c for c in at.main.get("plotly_chart") if "curves" in c.proto.id]
+    at.toggle(key="augment_curves").set_value(True).run()
+    assert not at.exception
+    (chart,) = [c for c in at.main.get("plotly_chart") if "curves" in c.proto.id]
+    fig = json.loads(chart.proto.spec)
+    _, curves = aug.lighting_curves(0.4)
+    named = [t for t in fig["data"] if t.get("showlegend") is not False]
+    assert len(named) == len(curves) == 8
+    for trace, c in zip(named, curves, strict=True):
+        assert trace["y"] == pytest.approx(c.y.tolist())

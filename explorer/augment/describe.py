@@ -99,10 +99,11 @@ def inert_controls(v: dict[str, object], photo_square: bool) -> dict[str, str]:
     off(("flip_vert", "p_flip", "p_dihedral"), not v["do_flip"], "Turn on flip first.")
     off(("p_dihedral",), not v["flip_vert"], "Only with vertical flips too.")
     off(("p_flip",), bool(v["flip_vert"]), "With vertical flips, p(dihedral) decides.")
-    geometry = v["max_rotate"] == 0 and v["max_zoom"] == 1 and v["max_warp"] == 0
+    no_zoom = v["max_zoom"] == 1 and v.get("min_zoom", 1.0) == 1
+    geometry = v["max_rotate"] == 0 and no_zoom and v["max_warp"] == 0
     off(("p_affine",), geometry, "Rotate, zoom and warp are all off.")
     focus = ("zoom_random", "zoom_row", "zoom_col")
-    off(focus, v["max_zoom"] == 1 or v["p_affine"] == 0, "There is no zoom to focus.")
+    off(focus, no_zoom or v["p_affine"] == 0, "There is no zoom to focus.")
     off(("zoom_row", "zoom_col"), bool(v["zoom_random"]), "The focus is random.")
     for p, m, zero in (
         ("p_squish", "max_squish", 1.0),

@@ -160,7 +160,7 @@ def robustness(
     padding_mode: str = "reflection",
     drop: float = 5.0,
 ) -> Sweep:
-    """Accuracy and mean confidence of `model` on `pictures` with transform `name` at each magnitude.
+    """Accuracy and mean confidence of `model` on `pictures` under transform `name`, per magnitude.
 
     Every picture gets the same parameters at a magnitude (`magnitude_series`), so the curve
     measures the transform, not a random draw.
