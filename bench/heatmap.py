@@ -1,4 +1,7 @@
-"""Benchmark: Grad-CAM cost against a plain forward and against the usual full-backward Grad-CAM.
+"""Benchmark: Grad-CAM cost against a plain forward and against the usual full-backward Grad-CAM;
+every CAM method's cost ÷ a forward pass, against pytorch-grad-cam-style full backward and against
+torchcam for the same methods (Score-CAM at its default batch size); the faithfulness metrics of
+one map at 224 px (target ≤ 2 s on this CPU).
 
 Also times, under AppTest, the rerun a committed channel costs (cached tensors, no model run)
 against a rerun that must run the model again (a new class); and, in Chromium against
@@ -87,6 +90,91 @@ def model_timings(arch: str, size: int, repeats: int) -> dict:
         "full_backward_gradcam_ms": round(u * 1e3, 1),
         "gradcam_over_forward": round(o / f, 3),
         "speedup_vs_full_backward": round(u / o, 2),
+    }
+
+
+def full_backward_cam(
+    model: torch.nn.Module, x: torch.Tensor, layer: str, method: str
+) -> torch.Tensor:
+    """pytorch-grad-cam's way: hooks on the layer, parameter gradients on, the backward runs to the
+    input; then the same formula as ours on the activations and gradients it kept."""
+    store: dict[str, torch.Tensor] = {}
+
+    def keep(module, inputs, out):
+        out.register_hook(lambda g: store.__setitem__("g", g))
+        store["a"] = out
+
+    handle = dict(model.named_modules())[layer].register_forward_hook(keep)
+    try:
+        logits = model(x.clone().requires_grad_(True))
+        logits[0, int(logits[0].argmax())].backward()
+    finally:
+        handle.remove()
+    model.zero_grad(set_to_none=True)
+    return hm.gradient_cam(store["a"][0].detach(), store["g"][0], method)
+
+
+TORCHCAM = {"gradcam": "GradCAM", "gradcam++": "GradCAMpp", "xgradcam": "XGradCAM"}
+TORCHCAM |= {"layercam": "LayerCAM", "scorecam": "ScoreCAM"}
+
+
+def torchcam_cam(model: torch.nn.Module, x: torch.Tensor, layer: str, method: str) -> torch.Tensor:
+    """The same method through torchcam (its defaults: Score-CAM's batch_size=32)."""
+    from torchcam import methods as tc
+
+    with getattr(tc, TORCHCAM[method])(model, layer) as extractor:
+        if method == "scorecam":
+            with torch.no_grad():
+                scores = model(x)
+            return extractor(int(scores[0].argmax()), normalized=False)[0]
+        scores = model(x)
+        return extractor(int(scores[0].argmax()), scores, normalized=False)[0]
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()  # warm
+    return statistics.median(timed(fn) for _ in range(repeats))
+
+
+def method_timings(arch: str, size: int, repeats: int, score_size: int) -> dict:
+    """Each method's time ÷ a forward pass at the same size, ours vs full backward vs torchcam."""
+    model = models.create_cnn(arch, 37, seed=0).eval()
+    out: dict[str, Any] = {"score_cam_size": score_size}
+    for method in hm.CAM_METHODS:
+        px = score_size if method == "scorecam" else size
+        x = torch.randn(1, 3, px, px, generator=torch.Generator().manual_seed(0))
+
+        def forward(x: torch.Tensor = x) -> None:
+            with torch.no_grad():
+                model(x)
+
+        reps = 1 if method == "scorecam" else repeats
+        f = median_time(forward, max(3, reps))
+        ours = median_time(lambda x=x, m=method: hm.cam_map(model, x, "0", None, m), reps)
+        row = {"ms": round(ours * 1e3, 1), "over_forward": round(ours / f, 3)}
+        if method in hm.GRADIENT_METHODS:
+            usual = median_time(lambda x=x, m=method: full_backward_cam(model, x, "0", m), reps)
+            row["full_backward_over_forward"] = round(usual / f, 3)
+        if method in TORCHCAM:
+            theirs = median_time(lambda x=x, m=method: torchcam_cam(model, x, "0", m), reps)
+            row["torchcam_over_forward"] = round(theirs / f, 3)
+            row["speedup_vs_torchcam"] = round(theirs / ours, 2)
+        out[method] = row
+    return out
+
+
+def faithfulness_timing(arch: str, repeats: int, size: int = 224) -> dict:
+    """The faithfulness panel's numbers for one map of one image (batched masked passes)."""
+    model = models.create_cnn(arch, 37, seed=0).eval()
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    c = hm.capture(model, x, "0")
+    cam = hm.gradient_cam(c.acts, c.grads, "gradcam")
+    t = median_time(lambda: hm.faithfulness(model, x, cam, c.class_idx), repeats)
+    n = len(hm.step_counts(size * size)) * 2
+    return {
+        "faithfulness_224_s": round(t, 3),
+        "faithfulness_images": n,
+        "faithfulness_target_s": 2.0,
     }
 
 
@@ -236,17 +324,25 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
     p.add_argument("--no-apptest", action="store_true", help="skip the page rerun timing")
     p.add_argument("--no-browser", action="store_true", help="skip the Chromium measurement")
+    p.add_argument("--no-methods", action="store_true", help="skip the CAM methods' timings")
+    p.add_argument("--score-size", type=int, default=224, help="Score-CAM's input size")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     result = {"arch": args.arch, "size": args.size, "device": "cpu", "repeats": args.repeats}
     result["threads"] = torch.get_num_threads()
     result |= model_timings(args.arch, args.size, args.repeats)
+    if not args.no_methods:
+        result["methods"] = method_timings(args.arch, args.size, args.repeats, args.score_size)
+        result |= faithfulness_timing(args.arch, args.repeats)
     if not args.no_apptest:
         result |= slider_timings(max(3, args.repeats // 2))
     if not args.no_browser and Path("/usr/bin/chromium").exists():
         result |= browser_timings(args.repeats)
-    result["baseline"] = "full-backward Grad-CAM (param grads on, backward to the input)"
+    result["baseline"] = (
+        "full-backward Grad-CAM (param grads on, backward to the input); torchcam 0.5.0's "
+        "extractors for the same methods"
+    )
     print(json.dumps(result))
 
 

@@ -277,3 +277,142 @@ def test_screenshot_of_the_page(page):
     page.set_viewport_size({"width": 1400, "height": 2600})
     wait_for_run(page)
     screenshot(page, "heatmap")
+
+
+# --- the CAM family, faithfulness, across training and top losses, checkpoints on disk ---------
+
+
+@pytest.fixture(scope="module")
+def trained_home(tmp_path_factory):
+    """A home with two shapes checkpoints (64 and 96 px) and a run whose checkpoint is on disk."""
+    import json
+    import os
+
+    from explorer import paths
+
+    from .test_interpret import save_run, tiny_config
+    from .test_page_heatmap import save_shapes_ckpt
+
+    home = tmp_path_factory.mktemp("trained-home")
+    old = os.environ.get("EXPLORER_HOME")
+    os.environ["EXPLORER_HOME"] = str(home)
+    try:
+        save_run(tiny_config())
+        save_shapes_ckpt("shapes96", 96, seed=1)
+        save_shapes_ckpt("shapes64", 64)  # the newest: the page's default model
+        assert (paths.runs_dir() / "run-1" / "config.json").is_file()
+        json.loads((paths.runs_dir() / "run-1" / "config.json").read_text())
+    finally:
+        if old is None:
+            os.environ.pop("EXPLORER_HOME")
+        else:
+            os.environ["EXPLORER_HOME"] = old
+    return home
+
+
+@pytest.fixture(scope="module")
+def trained_server(trained_home):
+    """`streamlit run` of the app on that home (the shared `server` has an empty one)."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from . import browser_kit
+
+    if not os.path.exists(browser_kit.CHROMIUM):
+        pytest.skip("browser tests need /usr/bin/chromium (apt-get install -y chromium)")
+    port = browser_kit.free_port()
+    env = dict(
+        os.environ,
+        EXPLORER_HOME=str(trained_home),
+        STREAMLIT_SERVER_HEADLESS="true",
+        STREAMLIT_SERVER_PORT=str(port),
+        STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+    )
+    cmd = [sys.executable, "-m", "streamlit", "run", str(browser_kit.ROOT / "app.py")]
+    with open(trained_home / "server.log", "w") as log:
+        proc = subprocess.Popen(
+            [*cmd, "--server.address", "127.0.0.1"],
+            cwd=browser_kit.ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.3)
+        yield url
+        proc.terminate()
+        proc.wait(10)
+
+
+def caption_texts(pg) -> list[str]:
+    return pg.locator(f"{MAIN} [data-testid='stImageCaption']").all_inner_texts()
+
+
+def metric_value(pg, label: str) -> str:
+    box = pg.locator("[data-testid='stMetric']", has_text=label).first
+    return box.locator("[data-testid='stMetricValue']").inner_text()
+
+
+def test_methods_faithfulness_training_row_and_top_losses(
+    browser, trained_server, trained_home, monkeypatch
+):
+    from explorer import interpret
+
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1600})
+    pg = ctx.new_page()
+    pg.set_default_timeout(180_000)
+    pg.goto(f"{trained_server}/heatmap?layer=0.6&view=Grad-CAM&map=hirescam")
+    wait_for_run(pg)
+    assert shown(pg, "heatmap_model").startswith("shapes64")
+    assert shown(pg, "heatmap_map") == "HiResCAM"
+    # The map and the faithfulness beside it are those computed here, by their own functions.
+    monkeypatch.setenv("EXPLORER_HOME", str(trained_home))
+    model, _ = models.load("shapes64")
+    x, _ = hm.prepare(sample_images()["chelsea"], 64, [0.5] * 3, [0.25] * 3)
+    with torch.no_grad():
+        k = int(model(x)[0].argmax())
+    m = hm.cam_map(model, x, "0.6", k, "hirescam")
+    f = hm.faithfulness(model, x, m, k, steps=10)
+    assert any(c.startswith("hirescam: range") for c in caption_texts(pg))
+    assert metric_value(pg, "Deletion area") == f"{f.deletion.auc:.3f}"
+    assert metric_value(pg, "Insertion area") == f"{f.insertion.auc:.3f}"
+    assert pg.locator(".st-key-heatmap_faith_chart .js-plotly-plot").count() == 1
+    # Switching the method redraws the map and its panel.
+    choose(pg, "heatmap_map", "Score-CAM (slow: one forward per channel)")
+    assert any(c.startswith("scorecam: range") for c in caption_texts(pg))
+    assert url_params(pg)["map"] == "scorecam"
+    s = hm.cam_map(model, x, "0.6", k, "scorecam")
+    fs = hm.faithfulness(model, x, s, k, steps=10)
+    # Score-CAM's passes run batched in another process: the last digit may differ.
+    assert float(metric_value(pg, "Deletion area")) == pytest.approx(fs.deletion.auc, abs=2e-3)
+    # The method table, with the pointing game on fresh shapes.
+    pg.locator(".st-key-heatmap_compare label").click()
+    wait_for_run(pg)
+    assert pg.locator(f"{MAIN} [data-testid='stDataFrame']").count() == 1
+    assert pg.locator("[data-testid='stAlertContentSuccess']", has_text="Most faithful").count()
+    # Across training (two checkpoints, each at its own size) and after the run (top losses with
+    # their Grad-CAM), opened from a link.
+    ckpts = "ckpt:shapes64,ckpt:shapes96"
+    pg.goto(f"{trained_server}/heatmap?layer=0.6&ckpts={ckpts}&run=run-1&interpret=1")
+    wait_for_run(pg)
+    row = [c for c in caption_texts(pg) if " px · " in c]
+    assert [c.split(" · ")[:2] for c in row] == [["shapes64", "64 px"], ["shapes96", "96 px"]]
+    assert url_params(pg)["ckpts"] == ckpts
+    it = interpret.interpret_run(trained_home / "runs" / "run-1", layer="0.6")
+    losses = [c for c in caption_texts(pg) if c.count(" / ") == 3]
+    assert len(losses) == len(it.top) == 9
+    t = it.top[0]
+    assert (
+        losses[0] == f"{it.classes[t.pred]} / {it.classes[t.label]} / {t.loss:.2f} / {t.prob:.2f}"
+    )
+    assert_no_exception(pg)
+    screenshot(pg, "heatmap-methods")
+    ctx.close()
