@@ -428,10 +428,13 @@ def tile_section(
         "Hover a tile (or Tab to it) for every value drawn for it; click it to inspect it below. "
         + aug.ROW_HELP
     )
-    truth = (ui.current_label() or {}).get("label")
-    shown = _draw_and_apply(photo, settings, seed)
+    tiles = _grid_tiles(photo, settings, seed)
+    if model != batch.NO_MODEL:  # nothing more on a slider's path without a model
+        truth = (ui.current_label() or {}).get("label")
+        shown = _draw_and_apply(photo, settings, seed)
+        tiles = batch.predicted(tiles, shown, photo, model, truth)
     tile_grid(
-        batch.predicted(_grid_tiles(photo, settings, seed), shown, photo, model, truth),
+        tiles,
         key=_key("tiles"),
         selected=int(st.session_state[_key("tile")]),
         on_pick=_pick_tile,

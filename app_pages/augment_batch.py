@@ -251,8 +251,8 @@ def batch_view(
         b = settings_b(settings, fits)
         diff = settings.differences(b)
         if diff:
-            st.table({"setting": [d[0] for d in diff], "A": [d[1] for d in diff],
-                      "B": [d[2] for d in diff]})  # fmt: skip
+            shown = [(name, _text(va), _text(vb)) for name, va, vb in diff]
+            st.table({k: [row[i] for row in shown] for i, k in enumerate(("setting", "A", "B"))})
         else:
             st.caption("A and B are the same settings.")
         left, right = st.columns(2)
@@ -264,6 +264,11 @@ def batch_view(
             _grid(pics, b, seed, model, _key("b_tiles"), 2)
         st.caption(f"The same pictures and seed ({seed}); only the settings differ.")
     ui.show_code(aug.augment_batch, aug.AugSettings.differences)
+
+
+def _text(v: object) -> str:
+    """A setting's value for the A/B table (4 significant digits; one type per column)."""
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def _set_b(s: aug.AugSettings) -> None:

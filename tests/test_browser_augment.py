@@ -1,6 +1,7 @@
 """The Augmentation page in a real browser: the 3×3 grid renders, a slider redraws it, and a padding
 change reaches the sections below the settings (they once kept the old padding until a full rerun);
-settings survive a page switch, live in the URL and in JSON files; a tile's hover shows its values.
+settings survive a page switch, live in the URL and in JSON files; a tile's hover shows its values;
+a batch of shapes, A/B with B from a settings file, and a trained checkpoint's labels on the tiles.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -323,3 +325,124 @@ def _check_disabled(disabled, want: bool) -> None:
     assert disabled("augment_flip_vert") is want
     assert disabled("augment_p_flip") is want
     assert disabled("augment_p_dihedral") is True  # dihedral needs vertical flips as well
+
+
+# ------------------------------------------------------------------ batch, A/B, predictions
+
+PREDICTED = re.compile(r"^(⚠ )?(circle|square|triangle|cross|star) \d+% · ")
+
+
+def _server_home(tmp_path_factory) -> Path:
+    """The EXPLORER_HOME of this module's server (conftest makes it with mktemp("home"))."""
+    homes = sorted(
+        tmp_path_factory.getbasetemp().glob("home*/server.log"), key=lambda p: p.stat().st_mtime
+    )
+    assert homes, "no server home"
+    return homes[-1].parent
+
+
+def _train_tiny_shapes_checkpoint(folder: Path) -> str:
+    """A resnet18 trained a few Adam steps on 64-px shapes (seconds on a CPU)."""
+    from explorer import images, models
+    from explorer.shapes import make_shapes
+
+    torch.manual_seed(0)
+    sd = make_shapes(48, size=64, seed=2)
+    model = models.create_cnn("resnet18", len(sd.classes), seed=0).train()
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    mean = torch.tensor(images.IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(images.IMAGENET_STD).view(1, 3, 1, 1)
+    x = (sd.images.float() / 255 - mean) / std
+    losses = []
+    for _ in range(4):
+        loss = torch.nn.functional.cross_entropy(model(x), sd.labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]  # it did learn something
+    meta = {
+        "arch": "resnet18",
+        "classes": list(sd.classes),
+        "size": 64,
+        "mean": list(images.IMAGENET_MEAN),
+        "std": list(images.IMAGENET_STD),
+        "config": {"data": "shapes", "n_shapes": 48, "seed": 2, "valid_pct": 0.25},
+    }
+    models.save(model.eval(), "tiny-shapes", meta, folder=folder)
+    return "tiny-shapes"
+
+
+def _captions(pg, key: str, n: int) -> list[tuple[str, bool]]:
+    """(caption, flagged) of the n tiles of tile grid `key`."""
+    figures = pg.locator(f".st-key-{key} figure.tile")
+    figures.nth(n - 1).wait_for(state="attached")
+    assert figures.count() == n
+    return [
+        (
+            figures.nth(i).locator("figcaption").inner_text(),
+            "flag" in (figures.nth(i).get_attribute("class") or ""),
+        )
+        for i in range(n)
+    ]
+
+
+def test_batch_a_b_and_predictions_with_a_trained_shapes_checkpoint(
+    page, server, tmp_path_factory, tmp_path
+):
+    name = _train_tiny_shapes_checkpoint(_server_home(tmp_path_factory) / "weights")
+    pg = page
+    view = "Batch+%26+A%2FB"
+    pg.goto(f"{server}/augment?model={name}&view={view}&batch_source=Shapes&batch_n=6")
+    wait_for_run(pg)
+    assert_no_exception(pg)
+    # the 9 draws of the photo: each labelled, flagged exactly where the label flipped
+    grid = _captions(pg, "augment_tiles", 9)
+    for caption, flagged in grid:
+        assert PREDICTED.match(caption), caption
+        assert flagged == caption.startswith("⚠ ")
+    # the batch: six different shapes, each with its own draw and its own prediction
+    batch = _captions(pg, "augment_batch_tiles", 6)
+    from explorer.augment.sources import from_shapes
+
+    params = aug.draw(aug.AugSettings.lesson(), 6, torch.Generator().manual_seed(0))
+    labels = from_shapes(6, size=192, seed=0).labels
+    for i, (caption, _) in enumerate(batch):
+        assert PREDICTED.match(caption), caption
+        assert caption.endswith(f"shape {i} ({labels[i]}): {params.describe(i)}"), caption
+    srcs = pg.locator(".st-key-augment_batch_tiles figure.tile img")
+    assert len({srcs.nth(i).get_attribute("src") for i in range(6)}) == 6
+    screenshot(pg, "augment_batch_predictions")
+
+    # A/B: B (fastai's defaults) beside A on the same pictures; B from a file, good and bad
+    pg.locator(".st-key-augment_ab label").first.click()
+    wait_for_run(pg)
+    a, b = _captions(pg, "augment_a_tiles", 6), _captions(pg, "augment_b_tiles", 6)
+    assert [c.split(" · ")[1].split(":")[0] for c, _ in a] == [
+        c.split(" · ")[1].split(":")[0] for c, _ in b
+    ]  # the same pictures, in the same order
+    mine = aug.AugSettings.off(max_rotate=33.0)
+    good = tmp_path / "b.json"
+    good.write_text(mine.to_json())
+    pg.locator(".st-key-augment_b_file input[type='file']").set_input_files(str(good))
+    pg.wait_for_timeout(500)
+    wait_for_run(pg)
+    want = aug.draw(mine, 6, torch.Generator().manual_seed(0))
+
+    def b_is_mine() -> None:
+        got = _captions(pg, "augment_b_tiles", 6)
+        assert all(c.endswith(want.describe(i)) for i, (c, _) in enumerate(got)), got
+
+    _eventually(pg, b_is_mine)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"max_rotate": 10.0, "p_lighting": -1}))
+    pg.locator(".st-key-augment_b_file input[type='file']").set_input_files(str(bad))
+    pg.wait_for_timeout(500)
+    wait_for_run(pg)
+    errors = pg.locator("[data-testid='stMain'] [data-testid='stAlertContentError']")
+    _eventually(pg, lambda: _check_count(errors, 1))
+    text = errors.first.inner_text()
+    assert text.startswith("bad.json was not loaded as B") and "p_lighting" in text
+    b_is_mine()  # B stays as it was
+    screenshot(pg, "augment_a_b")
+    assert_no_exception(pg)
