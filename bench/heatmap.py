@@ -155,10 +155,18 @@ def method_timings(arch: str, size: int, repeats: int, score_size: int) -> dict:
         if method in hm.GRADIENT_METHODS:
             usual = median_time(lambda x=x, m=method: full_backward_cam(model, x, "0", m), reps)
             row["full_backward_over_forward"] = round(usual / f, 3)
+        if method == "scorecam" and hm.fast_dtype("cpu") is not None:
+            fast = median_time(
+                lambda x=x: hm.cam_map(model, x, "0", None, "scorecam", dtype=torch.bfloat16), 1
+            )
+            row["bf16_ms"] = round(fast * 1e3, 1)
+            row["bf16_over_forward"] = round(fast / f, 3)
         if method in TORCHCAM:
             theirs = median_time(lambda x=x, m=method: torchcam_cam(model, x, "0", m), reps)
             row["torchcam_over_forward"] = round(theirs / f, 3)
             row["speedup_vs_torchcam"] = round(theirs / ours, 2)
+            if "bf16_ms" in row:
+                row["bf16_speedup_vs_torchcam"] = round(theirs * 1e3 / row["bf16_ms"], 2)
         out[method] = row
     return out
 

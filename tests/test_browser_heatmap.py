@@ -389,7 +389,7 @@ def test_methods_faithfulness_training_row_and_top_losses(
     choose(pg, "heatmap_map", "Score-CAM (slow: one forward per channel)")
     assert any(c.startswith("scorecam: range") for c in caption_texts(pg))
     assert url_params(pg)["map"] == "scorecam"
-    s = hm.cam_map(model, x, "0.6", k, "scorecam")
+    s = hm.cam_map(model, x, "0.6", k, "scorecam", dtype=hm.fast_dtype("cpu"))
     fs = hm.faithfulness(model, x, s, k, steps=10)
     # Score-CAM's passes run batched in another process: the last digit may differ.
     assert float(metric_value(pg, "Deletion area")) == pytest.approx(fs.deletion.auc, abs=2e-3)

@@ -178,3 +178,11 @@ def test_unknown_method_and_bad_class(net, x):
         hm.cam_map(net, x, LAYER, 9, "scorecam")
     with pytest.raises(hm.ClassIndexError, match="out of range"):
         hm.cam_map(net, x, LAYER, 9, "hirescam")
+
+
+def test_scorecam_in_bfloat16_agrees_with_full_precision(net, x):
+    exact = hm.cam_map(net, x, LAYER, 2, "scorecam")
+    fast = hm.cam_map(net, x, LAYER, 2, "scorecam", dtype=torch.bfloat16)
+    close(fast, exact, tol=1e-2)
+    assert hm.fast_dtype("cuda") == torch.bfloat16
+    assert hm.fast_dtype("cpu") in (torch.bfloat16, None)

@@ -382,7 +382,7 @@ def test_method_switching_shows_each_map_with_its_faithfulness(app_test, shapes_
     for method in words:
         at.selectbox(key="heatmap_map").set_value(method).run()
         no_exception(at)
-        m = hm.cam_map(model, x, "0.6", k, method)
+        m = hm.cam_map(model, x, "0.6", k, method, dtype=hm.fast_dtype("cpu"))
         assert (
             f"{method}: range {float(m.min()):.3g} … {float(m.max()):.3g}" in image_captions(at)[0]
         )

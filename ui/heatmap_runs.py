@@ -149,8 +149,8 @@ def interpret_section(layer: str, load_model: Callable[..., Any]) -> None:
         stamp = Path(paths.runs_dir() / run_id / "config.json").stat().st_mtime
         it = _interpretation(run_id, layer, stamp)
         st.markdown(
-            f"Checkpoint **{it.checkpoint}** on its run's **{len(it.labels)}** validation images at "
-            f"{it.size} px: accuracy **{it.accuracy:.1%}**."
+            f"Checkpoint **{it.checkpoint}** on its run's **{len(it.labels)}** validation images "
+            f"at {it.size} px: accuracy **{it.accuracy:.1%}**."
         )
         left, right = st.columns([3, 2])
         left.plotly_chart(plots.confusion_chart(it.confusion, it.classes), key="heatmap_confusion")

@@ -94,7 +94,7 @@ def step_masks(saliency: Tensor, steps: int = STEPS) -> tuple[Tensor, list[float
 
 
 def area(probs: Sequence[float], fractions: Sequence[float] | None = None) -> float:
-    """Area under a curve by the trapezoid rule, over `fractions` (default equal steps on [0, 1])."""
+    """Area under a curve by the trapezoid rule over `fractions` (default: equal steps on 0..1)."""
     p = list(probs)
     if len(p) < 2:
         raise ValueError("A curve needs at least two points.")

@@ -126,8 +126,28 @@ def normalise_channels(acts: Tensor) -> Tensor:
     return shifted / (shifted.amax(dim=(1, 2), keepdim=True) + EPS)
 
 
+def fast_dtype(device: torch.device | str) -> torch.dtype | None:
+    """The reduced precision Score-CAM's masked passes may run in on this device: bfloat16 on a
+    GPU or on a CPU with bfloat16 matrix units (AMX / AVX512-BF16, about 4x faster here), else
+    None (full precision)."""
+    if torch.device(device).type == "cuda":
+        return torch.bfloat16
+    cpu = torch.cpu
+    if (
+        getattr(cpu, "_is_amx_tile_supported", lambda: False)()
+        or getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+    ):
+        return torch.bfloat16
+    return None
+
+
 def score_weights(
-    model: nn.Module, x: Tensor, acts: Tensor, class_idx: int, batch_size: int = SCORE_BATCH
+    model: nn.Module,
+    x: Tensor,
+    acts: Tensor,
+    class_idx: int,
+    batch_size: int = SCORE_BATCH,
+    dtype: torch.dtype | None = None,
 ) -> Tensor:
     """Score-CAM's channel weights: softmax over channels of the class logit of x × mask_k.
 
@@ -142,6 +162,8 @@ def score_weights(
         acts: the layer's output for x.
         class_idx: the class whose logit is kept.
         batch_size: masked images per forward pass.
+        dtype: run the masked passes under autocast to this dtype (e.g. `fast_dtype(device)`);
+            None keeps full precision (what torchcam computes).
 
     Shape:
         x: (1, 3, H, W), acts: (C, h, w) -> (C,)
@@ -154,7 +176,8 @@ def score_weights(
     scores = torch.empty(c, device=device)
     constant = masks_small.flatten(1).amax(dim=1) == 0
     live = (~constant).nonzero().flatten()
-    with evaluating(model, no_grad_params=False), torch.inference_mode():
+    autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+    with evaluating(model, no_grad_params=False), torch.inference_mode(), autocast:
         for chunk in live.split(batch_size):
             masks = F.interpolate(
                 masks_small[chunk, None], size=x.shape[-2:], mode="bilinear", align_corners=False
@@ -168,14 +191,19 @@ def score_weights(
 
 
 def score_cam(
-    model: nn.Module, x: Tensor, acts: Tensor, class_idx: int, batch_size: int = SCORE_BATCH
+    model: nn.Module,
+    x: Tensor,
+    acts: Tensor,
+    class_idx: int,
+    batch_size: int = SCORE_BATCH,
+    dtype: torch.dtype | None = None,
 ) -> Tensor:
-    """Score-CAM: ReLU of the activations weighted by `score_weights`.
+    """Score-CAM: ReLU of the activations weighted by `score_weights` (see there for `dtype`).
 
     Shape:
         x: (1, 3, H, W), acts: (C, h, w) -> (h, w)
     """
-    w = score_weights(model, x, acts, class_idx, batch_size)
+    w = score_weights(model, x, acts, class_idx, batch_size, dtype)
     return _weighted(acts.float().to(w.device), w)
 
 
@@ -198,6 +226,7 @@ def cam_map(
     class_idx: int | None = None,
     method: str = "gradcam",
     batch_size: int = SCORE_BATCH,
+    dtype: torch.dtype | None = None,
 ) -> Tensor:
     """One CAM method's map of one image at one layer for one class.
 
@@ -208,6 +237,7 @@ def cam_map(
         class_idx: the class to explain; None means the predicted class (eigencam ignores it).
         method: one of CAM_METHODS.
         batch_size: Score-CAM's masked images per forward pass.
+        dtype: Score-CAM's masked passes under autocast to this dtype (None: full precision).
 
     Returns:
         The map at the layer's resolution, ReLU applied, not normalised; hooks are removed and
@@ -229,7 +259,7 @@ def cam_map(
         raise ClassIndexError(
             f"Class index {k} is out of range for a model with {n} classes; pick 0–{n - 1}."
         )
-    return score_cam(model, x, acts, k, batch_size)
+    return score_cam(model, x, acts, k, batch_size, dtype)
 
 
 def method_map(acts: Tensor, grads: Tensor, method: str) -> Tensor:
