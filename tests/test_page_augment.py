@@ -532,3 +532,43 @@ def test_lighting_curves_are_drawn_on_request(app_test):
     assert len(named) == len(curves) == 8
     for trace, c in zip(named, curves, strict=True):
         assert trace["y"] == pytest.approx(c.y.tolist())
+
+
+def test_a_missing_library_is_one_sentence(app_test, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "kornia", None)  # `import kornia` now raises ImportError
+    monkeypatch.setitem(sys.modules, "kornia.augmentation", None)
+    at = _page(app_test, view="With a library", library="kornia")
+    assert [e.value for e in at.error] == [
+        "Running the kornia pipeline failed: kornia is not installed on this server, so its "
+        "pipeline cannot be shown; `pip install kornia` adds it."
+    ]
+
+
+def test_imagenet_model_when_cached_labels_tiles_and_measures_against_its_own_labels(
+    app_test, monkeypatch
+):
+    from explorer import models
+
+    real = models.pretrained_classifier
+    monkeypatch.setattr(models, "imagenet_weights_cached", lambda arch="resnet34": True)
+    # offline stand-in for the cached weights: the same structure, random weights
+    monkeypatch.setattr(
+        models, "pretrained_classifier", lambda arch="resnet34": real("resnet18", pretrained=False)
+    )
+    at = _page(app_test, model="ImageNet resnet34")
+    tiles = _mounted(at, "augment_tiles")
+    _, categories = real("resnet18", pretrained=False)
+    for t in tiles:
+        label = t["caption"].split(" · ")[0].removeprefix("⚠ ").rsplit(" ", 1)[0]
+        assert label in categories
+        assert t["flag"] == t["caption"].startswith("⚠ ")
+    at.slider(key="augment_robust_n").set_value(8)
+    at.button(key="augment_robust_run").click().run()
+    assert not at.exception and not at.error
+    (chart,) = [c for c in at.main.get("plotly_chart") if "robust" in c.proto.id]
+    accuracy = json.loads(chart.proto.spec)["data"][0]["y"]
+    assert accuracy[0] == 100.0  # unrotated, the model agrees with itself on every photo
+    assert len(accuracy) == 9 and all(0 <= a <= 100 for a in accuracy)
+    assert any("its own un-augmented labels" in c.value for c in at.caption)
