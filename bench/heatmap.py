@@ -186,6 +186,27 @@ def faithfulness_timing(arch: str, repeats: int, size: int = 224) -> dict:
     }
 
 
+def pointing_table(name: str, layer: str, per_class: int) -> dict:
+    """Every method's pointing game and faithfulness on fresh shapes for a shapes checkpoint."""
+    model, meta = models.load(name)
+    size = int(meta["size"])
+    x, labels, boxes, names = hm.shapes_batch(size, meta["mean"], meta["std"], per_class)
+    classes = list(meta["classes"])
+    labels = [classes.index(names[k]) for k in labels]
+    with torch.no_grad():
+        acc = float((model(x).argmax(-1) == torch.tensor(labels)).float().mean())
+    methods = ["lesson", *hm.CAM_METHODS]
+    rows = hm.compare_methods(model, x, labels, layer, classes, boxes, methods, steps=8)
+    return {
+        "pointing_checkpoint": name,
+        "pointing_size": size,
+        "pointing_layer": layer,
+        "pointing_accuracy": round(acc, 3),
+        "pointing_table": hm.score_rows(rows, True),
+        "most_faithful": hm.most_faithful(rows, pointing=True),
+    }
+
+
 def slider_timings(repeats: int) -> dict:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
@@ -334,6 +355,9 @@ def main() -> None:
     p.add_argument("--no-browser", action="store_true", help="skip the Chromium measurement")
     p.add_argument("--no-methods", action="store_true", help="skip the CAM methods' timings")
     p.add_argument("--score-size", type=int, default=224, help="Score-CAM's input size")
+    p.add_argument("--pointing", metavar="CKPT", help="a shapes checkpoint: its pointing table")
+    p.add_argument("--pointing-layer", default="0.5", help="the layer the pointing game hooks")
+    p.add_argument("--per-class", type=int, default=5, help="fresh shapes per class")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -343,6 +367,8 @@ def main() -> None:
     if not args.no_methods:
         result["methods"] = method_timings(args.arch, args.size, args.repeats, args.score_size)
         result |= faithfulness_timing(args.arch, args.repeats)
+    if args.pointing:
+        result |= pointing_table(args.pointing, args.pointing_layer, args.per_class)
     if not args.no_apptest:
         result |= slider_timings(max(3, args.repeats // 2))
     if not args.no_browser and Path("/usr/bin/chromium").exists():

@@ -6,7 +6,6 @@ losses with their Grad-CAM (explorer.interpret, cached in the run's folder).
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -108,6 +107,18 @@ def _interpretation(run_id: str, layer: str, stamp: float) -> interpret.Interpre
     return interpret.interpret_run(paths.runs_dir() / run_id, layer=layer)
 
 
+def _stamp(run_id: str) -> float:
+    """Changes when the run's config or its checkpoint is rewritten (the cache's key)."""
+    import json
+
+    from explorer import models
+
+    cfg_path = paths.runs_dir() / run_id / "config.json"
+    name = json.loads(cfg_path.read_text()).get("name")
+    saved = [float(c.get("saved_at") or 0) for c in models.list_checkpoints() if c["name"] == name]
+    return cfg_path.stat().st_mtime + sum(saved)
+
+
 def _top_loss_pictures(it: interpret.Interpretation, run_id: str) -> list[Image.Image]:
     import json
 
@@ -146,8 +157,7 @@ def interpret_section(layer: str, load_model: Callable[..., Any]) -> None:
     if not (run_id and on):
         return
     with ui.user_errors("Interpreting the run"):
-        stamp = Path(paths.runs_dir() / run_id / "config.json").stat().st_mtime
-        it = _interpretation(run_id, layer, stamp)
+        it = _interpretation(run_id, layer, _stamp(run_id))
         st.markdown(
             f"Checkpoint **{it.checkpoint}** on its run's **{len(it.labels)}** validation images "
             f"at {it.size} px: accuracy **{it.accuracy:.1%}**."
