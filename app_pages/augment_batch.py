@@ -68,6 +68,11 @@ class Model:
     size: int
     meta: dict[str, Any]
 
+    @property
+    def version(self) -> str:
+        """Which weights these are, for per-result caches (a retrained checkpoint differs)."""
+        return f"{self.meta.get('name', IMAGENET)}@{self.meta.get('saved_at', 0)}"
+
 
 def model_options() -> list[str]:
     """No model, every readable checkpoint, and ImageNet's resnet34 when its weights are cached."""
@@ -83,6 +88,7 @@ def load_model(name: str, saved_at: float) -> Model:
         net, classes = models.pretrained_classifier("resnet34")
         return Model(net, classes, images.IMAGENET_MEAN, images.IMAGENET_STD, 224, {})
     net, meta = models.load(name)
+    meta = {**meta, "name": name}
     mean = tuple(meta.get("mean", images.IMAGENET_MEAN))
     std = tuple(meta.get("std", images.IMAGENET_STD))
     return Model(net, list(meta["classes"]), mean, std, int(meta.get("size", 224)), meta)  # type: ignore[arg-type]
@@ -113,7 +119,7 @@ def current_model(name: str) -> Model | None:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _marks(
-    _model: Model, model_name: str, tiles: list[Photo], originals: list[Photo], truth: list
+    _model: Model, version: str, tiles: list[Photo], originals: list[Photo], truth: list
 ) -> list[aug.TileMark]:
     """Each tile's prediction against its un-augmented picture's (one original, or one per tile)."""
     m = _model
@@ -148,7 +154,7 @@ def predicted(
     if model is None:
         return tiles
     with ui.user_errors("Predicting"):
-        marks = _marks(model, model_name, shown, [photo], [truth] * len(shown))
+        marks = _marks(model, model.version, shown, [photo], [truth] * len(shown))
         return with_marks(tiles, marks)
     return tiles
 
@@ -225,12 +231,14 @@ def _batch_pictures(sidebar: tuple[str, Photo], n: int) -> sources.Pictures | No
     )
 
 
-def _grid(pics: sources.Pictures, s: aug.AugSettings, seed: int, model: str, key: str, cols: int):
+def _grid(
+    pics: sources.Pictures, s: aug.AugSettings, seed: int, model: str, key: str, cols: int
+) -> None:
     shown, tiles = _batch(pics, s, seed)
     m = current_model(model)
     if m is not None:
         with ui.user_errors("Predicting"):
-            tiles = with_marks(tiles, _marks(m, model, shown, pics.images, pics.labels))
+            tiles = with_marks(tiles, _marks(m, m.version, shown, pics.images, pics.labels))
     tile_grid(tiles, key=key, columns=cols)
 
 
@@ -390,7 +398,7 @@ def lighting_curves(m: float) -> None:
 
 
 @st.cache_data(show_spinner="Measuring…", max_entries=16)
-def _sweep(_m: Model, model_name: str, name: str, n: int, padding: str) -> aug.Sweep:
+def _sweep(_m: Model, version: str, name: str, n: int, padding: str) -> aug.Sweep:
     mags = aug.sweep_magnitudes(name)
     if _m.meta:  # a checkpoint: its own validation images
         x, y = sources.validation_set(_m.meta, n, _m.size)
@@ -415,7 +423,7 @@ def robustness_section(model_name: str, padding: str) -> None:
         st.session_state[_key("robust_on")] = True
     if st.session_state.get(_key("robust_on")):
         with ui.user_errors("Measuring robustness"):
-            sweep = _sweep(model, model_name, name, int(n), padding)
+            sweep = _sweep(model, model.version, name, int(n), padding)
             st.plotly_chart(
                 plots.robustness_figure(sweep, aug.SERIES[name][1]),
                 width="stretch",
