@@ -1,19 +1,21 @@
-"""Training page: set up the lesson's run (data, architecture, stages), start or stop the server's
-one training job and watch it live. Everything shown is read back from runs/<id>/ by explorer.jobs,
-so a refresh or a second tab reattaches to the same job. Every setting of the form survives a page
-switch and lives in the URL (ui.state).
+"""Training page: set up the lesson's run (data, architecture, stages), start, queue, stop or
+cancel the server's training jobs and watch them live. Everything shown is read back from
+runs/<id>/ by explorer.jobs, so a refresh or a second tab reattaches to the same job. Every setting
+of the form survives a page switch and lives in the URL (ui.state).
+
+Each browser session owns the jobs it submits (a random token in its session state); with
+EXPLORER_ADMIN_TOKEN set on the server only the owner, or whoever types that token, may stop or
+cancel a job. The server never touches CUDA: jobs.gpu_count() asks a child process.
 """
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import streamlit as st
-import torch
 
 import ui
 import ui.state
+from app_pages import train_jobs
 from explorer import data, jobs, models
 from explorer import train as tr
 from explorer.errors import UserError
@@ -42,11 +44,11 @@ STAGES_BASE = "train_stages_base"  # the stages the editor started from (its edi
 
 def default_recipe() -> str:
     """On a CPU the lesson's recipe would take hours: start people on the quick one."""
-    return "lesson" if torch.cuda.is_available() else "quick"
+    return "lesson" if jobs.gpu_count() > 0 else "quick"
 
 
 def devices() -> list[str]:
-    return ["cuda", "cpu"] if torch.cuda.is_available() else ["cpu"]
+    return ["cuda", "cpu"] if jobs.gpu_count() > 0 else ["cpu"]
 
 
 def _clamp(v: int, bounds: tuple[int, int]) -> int:
@@ -249,9 +251,22 @@ def model_section(arch: str, pretrained: bool) -> None:
         )
 
 
-def run_section() -> str:
-    """Device, batch size, padding and checkpoint name; returns the device."""
+def run_section() -> tuple[str, int]:
+    """Device, processes, batch size, padding and checkpoint name; returns (device, processes)."""
     device = st.selectbox("Device", devices(), key="train_device")
+    nprocs = 1
+    if device == "cuda" and jobs.gpu_count() > 1:  # the field only exists with several GPUs
+        nprocs = int(
+            st.number_input(
+                "Processes (one per GPU)",
+                1,
+                jobs.gpu_count(),
+                key="train_nprocs",
+                help="More than 1 trains with torchrun and DistributedDataParallel: each process "
+                "takes its share of every batch, so the batch size below is the global one and "
+                "the learning rates stay as they are.",
+            )
+        )
     if device == "cpu":
         st.caption(
             "No GPU here, so the run uses the CPU in fp32: the lesson's recipe would take hours, "
@@ -276,7 +291,7 @@ def run_section() -> str:
         + ". The lesson uses reflection.",
     )
     st.text_input("Checkpoint name", key="train_name", help="Saved as weights/NAME.safetensors")
-    return str(device)
+    return str(device), nprocs
 
 
 STAGE_COLUMNS = {
@@ -347,61 +362,23 @@ def build_config(
     return None
 
 
-def setup(running: bool) -> tr.TrainConfig | None:
-    """All the run's settings; the config they describe, or None when they are not usable yet."""
+def setup(running: bool) -> tuple[tr.TrainConfig | None, int]:
+    """All the run's settings; (the config they describe or None when they are not usable yet,
+    the number of training processes)."""
     left, right = st.columns(2)
     with left:
         data_spec, ready, label_regex = data_section()
         model_section(st.session_state["train_arch"], bool(st.session_state["train_pretrained"]))
     with right:
-        device = run_section()
+        device, nprocs = run_section()
     stages = stages_section(running)
     ui.state.write_url(PAGE)  # the stages table's rows became a setting after persist() ran
     if stages is None or not ready:
-        return None
-    return build_config(data_spec, label_regex, device, stages)
+        return None, nprocs
+    return build_config(data_spec, label_regex, device, stages), nprocs
 
 
 # --- start / stop ------------------------------------------------------------------------------
-
-
-def _request_start() -> None:
-    """The Start button's callback: it runs even when this run draws the button disabled."""
-    st.session_state["train_start_requested"] = True
-
-
-def controls(config: tr.TrainConfig | None, running_id: str | None) -> None:
-    """Start and Stop; a start reruns the page, which then follows the new job."""
-    start_col, stop_col, _ = st.columns([1, 1, 4])
-    start_col.button(
-        "Start training",
-        key="train_start",
-        type="primary",
-        disabled=running_id is not None or config is None,
-        on_click=_request_start,
-    )
-    # A click from a tab that has not yet seen another tab's job arrives here even though this run
-    # draws the button disabled: jobs.start refuses it and the person is told which job runs.
-    if st.session_state.pop("train_start_requested", False) and config is not None:
-        with ui.user_errors("Starting the training job"):
-            try:
-                run_id = jobs.start(config)
-            except jobs.JobBusy:
-                # A double click: the second one meets the job the first one started here.
-                if running_id is None or running_id != st.session_state.get("train_started_run"):
-                    raise
-            else:
-                st.session_state["train_view_run"] = st.session_state["train_started_run"] = run_id
-                time.sleep(0.2)  # let the child write its first line before the live view reads it
-                st.rerun()
-    if stop_col.button("Stop", key="train_stop", disabled=running_id is None):
-        with ui.user_errors("Stopping the training job"):
-            if jobs.stop():
-                st.toast(
-                    "Stop requested: the job finishes its batch, saves a checkpoint and exits."
-                )
-    if running_id is not None:
-        st.info(f"Job `{running_id}` is running for the whole server: every tab sees it here.")
 
 
 def n_classes(cfg: tr.TrainConfig) -> int:
@@ -505,6 +482,7 @@ def show_job(job: jobs.JobStatus) -> None:
 
 def live(was_running: bool) -> None:
     """Re-read the job from disk (every second while it runs); its end triggers one full rerun."""
+    train_jobs.queue_section(train_jobs.owner_token(), train_jobs.admin_token())
     with ui.user_errors("Reading the training job"):
         view = st.session_state.get("train_view_run")
         job = jobs.status() if was_running or not view else jobs.status(view)
@@ -546,8 +524,9 @@ def page() -> None:
     )
     running_id = jobs.current()
     init_state(running_id)
-    config = setup(running_id is not None)
-    controls(config, running_id)
+    config, nprocs = setup(running_id is not None)
+    train_jobs.admin_field()
+    train_jobs.controls(config, nprocs, running_id)
     if config is not None:
         summary_section(config)
     st.subheader("Live")

@@ -1,13 +1,21 @@
-"""The one training job of the whole server, run as a child process (`python -m explorer.train`).
+"""The server's training jobs, run one after another as child processes (`python -m
+explorer.train`, or under torchrun with N processes).
 
-A lock file in runs/ names the running job; everything a page shows is read back from the run's
-folder (config.json, events.jsonl, log), so a refresh or another browser tab reattaches to it.
+A lock file in runs/ names the running job; jobs submitted meanwhile wait in runs/queue/ (one file
+each, named so they sort in submission order). Whichever process first notices that no job runs
+(a page polling, or the trainer handing over as it exits) starts the next one: taking the lock
+with O_EXCL decides the race. Everything a page shows is read back from the run's folder
+(config.json, events.jsonl, log), so a refresh or another browser tab reattaches to it.
+
+Each browser session is an owner (a random token; runs keep only its hash). When the server sets
+EXPLORER_ADMIN_TOKEN, only a job's owner or the holder of that token may stop or cancel it;
+without it, anyone may (a single-user laptop).
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import math
 import os
 import signal
 import subprocess
@@ -20,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from explorer import paths, procs
 from explorer.errors import UserError
+from explorer.owners import ADMIN_ENV, admin_configured, is_admin, owner_id
+from explorer.runview import Bar, epoch_table, failure_message, log_tail, progress_bars, shapes_line
 
 # Reading runs needs no torch (explorer.train loads its loop lazily): a status check stays cheap.
 from explorer.train.events import (
@@ -32,15 +42,28 @@ from explorer.train.events import (
     Event,
     StageEvent,
     StartEvent,
-    format_time,
     read_events,
 )
 
 if TYPE_CHECKING:
     from explorer.train import TrainConfig
 
+__all__ = [  # what a page shows of a run, and who may control it
+    "ADMIN_ENV",
+    "Bar",
+    "admin_configured",
+    "epoch_table",
+    "is_admin",
+    "owner_id",
+    "progress_bars",
+    "shapes_line",
+]
+_failure_message = failure_message  # the name the tests have used
+
 LOCK_NAME = "job.lock"
+QUEUE_DIR = "queue"
 LOG_TAIL_LINES = 20
+MAX_PROCS = 64  # processes per job (torchrun's --nproc-per-node); one per GPU
 
 
 class JobBusy(UserError, RuntimeError):
@@ -51,11 +74,20 @@ class NoSuchRun(UserError):
     """A run id that has no folder under runs/."""
 
 
+class NotYourJob(UserError, PermissionError):
+    """Stopping or cancelling another session's job while an admin token protects jobs."""
+
+
+class NotQueued(UserError):
+    """Cancelling a job that is no longer waiting (it has started, ended or was cancelled)."""
+
+
 @dataclass
 class JobStatus:
     """A run as read from disk.
 
-    `state` is "starting" (process up, data not ready), "running", "done", "stopped" or "failed".
+    `state` is "queued" (waiting for the running job), "cancelled", "starting" (process up, data
+    not ready), "running", "done", "stopped" or "failed".
     """
 
     run_id: str
@@ -71,6 +103,9 @@ class JobStatus:
     log_tail: list[str] = field(default_factory=list)  # last lines of the child's output
     pid: int | None = None
     started: float | None = None  # Unix time the job was launched
+    owner: str | None = None  # hash of the submitting session's token (None: started by hand)
+    position: int | None = None  # 1-based place in the queue while queued
+    procs: int = 1  # training processes (torchrun's --nproc-per-node)
 
     @property
     def running(self) -> bool:
@@ -143,9 +178,37 @@ def _write_lock(content: dict[str, Any], exclusive: bool) -> None:
 
 
 def current() -> str | None:
-    """The running job's run id, or None (a lock left by a dead process is cleaned up)."""
+    """The running job's run id, or None (a lock left by a dead process is cleaned up).
+
+    When no job runs and jobs are queued, the first of them is started here: whoever asks first
+    after a job ends starts the next.
+    """
     lock = _clean_stale_lock()
+    if lock is None and _queue_entries():
+        advance()
+        lock = _clean_stale_lock()
     return lock.get("run_id") if lock else None
+
+
+# --------------------------------------------------------------------------- owners
+
+
+def may_control(run_id: str, owner: str | None = None, admin: str | None = None) -> bool:
+    """Whether a session (its token `owner`, and an `admin` token if typed) may stop or cancel
+    `run_id`: always without an admin token configured, else only its owner or an admin."""
+    if not admin_configured() or is_admin(admin):
+        return True
+    rec = _read_json(paths.runs_dir() / run_id / "owner.json") or {}
+    mine = owner_id(owner)
+    return mine is not None and rec.get("owner") == mine
+
+
+def _check_control(run_id: str, owner: str | None, admin: str | None, what: str) -> None:
+    if not may_control(run_id, owner, admin):
+        raise NotYourJob(
+            f"Job {run_id} was started by another session: only that session, or someone with "
+            f"the admin token, can {what} it."
+        )
 
 
 # --------------------------------------------------------------------------- start / stop
@@ -156,11 +219,82 @@ def _new_run_id(name: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}-{uuid.uuid4().hex[:4]}"
 
 
-def start(config: TrainConfig) -> str:
-    """Launch `python -m explorer.train` for `config` as the server's one training job.
+def _check_procs(procs: int) -> int:
+    if not 1 <= int(procs) <= MAX_PROCS:
+        raise UserError(f"A job runs 1 to {MAX_PROCS} training processes, not {procs}.")
+    return int(procs)
+
+
+def _make_run(
+    config: TrainConfig, owner: str | None, nprocs: int, run_id: str | None = None
+) -> str:
+    """A new run's folder with its config and owner; returns its id."""
+    root = paths.runs_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    run_id = run_id or _new_run_id(config.name)
+    run_dir = root / run_id
+    run_dir.mkdir()
+    record = {"owner": owner_id(owner), "procs": nprocs}
+    (run_dir / "owner.json").write_text(json.dumps(record))
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    return run_id
+
+
+def train_argv(cfg_path: Path, run_dir: Path, procs: int = 1) -> list[str]:
+    """The trainer's command line: plain Python for one process, torchrun for several."""
+    tail = ["-m", "explorer.train", "--config", str(cfg_path), "--run-dir", str(run_dir)]
+    if procs == 1:
+        return [sys.executable, *tail]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    return [*launcher, "--nproc-per-node", str(procs), *tail]
+
+
+def _launch(run_id: str) -> None:
+    """Start the trainer of a run whose folder exists; the caller holds the lock for it."""
+    run_dir = paths.runs_dir() / run_id
+    nprocs = int((_read_json(run_dir / "owner.json") or {}).get("procs", 1))
+    argv = train_argv(run_dir / "config.json", run_dir, nprocs)
+    # EXPLORER_JOB tells the trainer it is a queued job: as it exits it hands the lock over.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "EXPLORER_JOB": run_id}
+    # SIGTERM is ignored until the trainer installs its handler (which then also looks for
+    # stop_requested), so a Stop during Python's start-up still ends the run as "stopped" and
+    # hands the lock over instead of killing it silently.
+    guarded = ["/bin/sh", "-c", 'trap "" TERM; exec "$@"', "sh", *argv]
+    with open(run_dir / "log", "wb") as log:
+        proc = subprocess.Popen(
+            guarded,
+            cwd=paths.REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # own process group: Stop signals it, not the server
+        )
+    job = {
+        "run_id": run_id,
+        "pid": proc.pid,
+        "ticks": procs.start_ticks(proc.pid),
+        "argv": argv,
+        "started": time.time(),
+    }
+    (run_dir / "job.json").write_text(json.dumps(job))
+    _write_lock(job, exclusive=False)
+    # The Popen object is dropped on purpose: status is read from disk by whichever session asks,
+    # and procs.pid_alive reaps the child when it ends. Marking it as handled stops Popen's
+    # finaliser from queueing the pid for its own reaping (which would hide the exit from
+    # pid_alive).
+    proc.returncode = 0
+
+
+def start(config: TrainConfig, owner: str | None = None, nprocs: int = 1) -> str:
+    """Launch `python -m explorer.train` for `config` now, or refuse when a job runs.
+
+    The page queues instead (`submit`); this is the immediate form (tests, scripts).
 
     Args:
         config: the run to train.
+        owner: the starting session's token (None: nobody owns it).
+        nprocs: training processes (more than 1 runs torchrun).
 
     Returns:
         The new run's id (its folder name under runs/).
@@ -168,8 +302,8 @@ def start(config: TrainConfig) -> str:
     Raises:
         JobBusy: another job is running (from this or any other session).
     """
-    root = paths.runs_dir()
-    root.mkdir(parents=True, exist_ok=True)
+    nprocs = _check_procs(nprocs)
+    paths.runs_dir().mkdir(parents=True, exist_ok=True)
     run_id = _new_run_id(config.name)
     for _ in range(2):
         busy = _clean_stale_lock()
@@ -187,62 +321,29 @@ def start(config: TrainConfig) -> str:
         busy = _read_json(_lock_path()) or {}
         raise JobBusy(f"Training job {busy.get('run_id', '?')} is already running.")
     try:
-        run_dir = root / run_id
-        run_dir.mkdir()
-        cfg_path = run_dir / "config.json"
-        cfg_path.write_text(json.dumps(config.to_dict(), indent=2))
-        argv = [
-            sys.executable,
-            "-m",
-            "explorer.train",
-            "--config",
-            str(cfg_path),
-            "--run-dir",
-            str(run_dir),
-        ]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with open(run_dir / "log", "wb") as log:
-            proc = subprocess.Popen(
-                argv,
-                cwd=paths.REPO,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,  # own process group: Stop signals it, not the server
-            )
-        ticks = procs.start_ticks(proc.pid)
-        job = {
-            "run_id": run_id,
-            "pid": proc.pid,
-            "ticks": ticks,
-            "argv": argv,
-            "started": time.time(),
-        }
-        (run_dir / "job.json").write_text(json.dumps(job))
-        _write_lock(job, exclusive=False)
+        _make_run(config, owner, nprocs, run_id)
+        _launch(run_id)
     except BaseException:
         _lock_path().unlink(missing_ok=True)
         raise
-    # The Popen object is dropped on purpose: status is read from disk by whichever session asks,
-    # and procs.pid_alive reaps the child when it ends. Marking it as handled stops Popen's
-    # finaliser from queueing the pid for its own reaping (which would hide the exit from
-    # pid_alive).
-    proc.returncode = 0
     return run_id
 
 
-def stop() -> str | None:
+def stop(owner: str | None = None, admin: str | None = None) -> str | None:
     """Ask the running job to stop: SIGTERM to its process group.
 
     The trainer finishes the current batch, saves a checkpoint, writes a "stopped" event and exits.
 
     Returns:
         The stopped job's run id, or None when no job was running.
+
+    Raises:
+        NotYourJob: an admin token is configured and this session neither owns the job nor gave it.
     """
     lock = _clean_stale_lock()
     if not lock or not lock.get("pid"):
         return None
+    _check_control(lock["run_id"], owner, admin, "stop")
     run_dir = paths.runs_dir() / lock["run_id"]
     try:
         (run_dir / "stop_requested").write_text(str(time.time()))
@@ -252,42 +353,130 @@ def stop() -> str | None:
     return lock["run_id"]
 
 
-# --------------------------------------------------------------------------- reading runs
+# --------------------------------------------------------------------------- the queue
 
 
-def _log_tail(path: Path, n: int = LOG_TAIL_LINES) -> list[str]:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 16384))
-            text = fh.read().decode("utf-8", "replace")
-    except OSError:
+def _queue_dir() -> Path:
+    return paths.runs_dir() / QUEUE_DIR
+
+
+def _queue_entries() -> list[Path]:
+    """The queue's files, first in line first (their names start with the submission time)."""
+    folder = _queue_dir()
+    if not folder.is_dir():
         return []
-    # A progress bar redraws with '\r': keep only what a terminal would show last on each line.
-    lines = [ln.rsplit("\r", 1)[-1] for ln in text.split("\n")]
-    return [ln for ln in lines if ln.strip()][-n:]
+    return sorted(p for p in folder.iterdir() if p.suffix == ".json")
 
 
-_HINTS = {
-    "weights": " Untick 'pretrained' to train from scratch.",
-    "dataset": " Download the dataset first or pick another one.",
-}
+def _entry_run_id(entry: Path) -> str:
+    return entry.stem.split("-", 1)[1]
 
 
-def _failure_message(error: ErrorEvent | None, tail: list[str], config: dict[str, Any]) -> str:
-    """Why a run failed, in a sentence a person can act on."""
-    oom = any("out of memory" in ln.lower() for ln in tail)
-    if oom or (error is not None and error["kind"] == "oom"):
-        bs = int(config.get("batch_size", 64))
-        return (
-            f"Ran out of memory at batch size {bs}; try a smaller batch size such as "
-            f"{max(1, bs // 2)}."
-        )
-    if error is not None:
-        return f"{error['message']}{_HINTS.get(error['kind'], '')}"
-    last = tail[-1] if tail else "no output"
-    return f"The training process ended without finishing (last output: {last})."
+def queued() -> list[str]:
+    """Run ids of the queued jobs, first in line first."""
+    return [_entry_run_id(p) for p in _queue_entries()]
+
+
+def submit(config: TrainConfig, owner: str | None = None, nprocs: int = 1) -> tuple[str, int]:
+    """Queue a job for `config`; it starts at once when no job runs.
+
+    Args:
+        config: the run to train.
+        owner: the submitting session's token (kept as a hash).
+        nprocs: training processes (more than 1 runs torchrun).
+
+    Returns:
+        (run id, place in the queue: 0 when it is running already, 1 when it is next, ...).
+    """
+    nprocs = _check_procs(nprocs)
+    run_id = _make_run(config, owner, nprocs)
+    folder = _queue_dir()
+    folder.mkdir(exist_ok=True)
+    entry = folder / f"{time.time_ns():020d}-{run_id}.json"
+    tmp = entry.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"run_id": run_id, "submitted": time.time()}))
+    os.replace(tmp, entry)  # appears whole: a reader never sees half an entry
+    current()  # starts it if nothing runs
+    line = queued()
+    return run_id, line.index(run_id) + 1 if run_id in line else 0
+
+
+def advance() -> str | None:
+    """Start the first queued job if no job runs; returns its run id (None: nothing started).
+
+    Safe to call from any number of processes at once: the O_EXCL lock picks one starter, and
+    removing the queue entry is the claim (a cancel that removed it first wins).
+    """
+    for _ in range(8):
+        if _clean_stale_lock() is not None:
+            return None
+        entries = _queue_entries()
+        if not entries:
+            return None
+        run_id = _entry_run_id(entries[0])
+        try:
+            _write_lock({"run_id": run_id, "owner_pid": os.getpid()}, exclusive=True)
+        except FileExistsError:
+            return None  # another process is starting a job
+        try:
+            entries[0].unlink()
+        except FileNotFoundError:  # cancelled, or started by another process meanwhile
+            _lock_path().unlink(missing_ok=True)
+            continue
+        try:
+            _launch(run_id)
+        except BaseException:
+            _lock_path().unlink(missing_ok=True)
+            raise
+        return run_id
+    return None
+
+
+def cancel(run_id: str, owner: str | None = None, admin: str | None = None) -> None:
+    """Take a queued job out of the queue.
+
+    Raises:
+        NotYourJob: an admin token is configured and this session neither owns the job nor gave it.
+        NotQueued: the job is no longer waiting (it started, ended or was cancelled).
+    """
+    _check_control(run_id, owner, admin, "cancel")
+    for entry in _queue_entries():
+        if _entry_run_id(entry) == run_id:
+            try:
+                entry.unlink()
+            except FileNotFoundError:
+                break  # started meanwhile
+            (paths.runs_dir() / run_id / "cancelled").write_text(str(time.time()))
+            return
+    raise NotQueued(
+        f"Job {run_id} is no longer waiting in the queue (it has started or ended); stop it "
+        "instead if it is running."
+    )
+
+
+def handoff(run_id: str) -> str | None:
+    """Called by a queued job's trainer as it exits: free the lock it holds and start the next.
+
+    Returns:
+        The run id of the job started next, or None.
+    """
+    lock = _read_json(_lock_path())
+    if lock is not None and lock.get("run_id") == run_id:
+        aside = _lock_path().with_name(f"{LOCK_NAME}.{uuid.uuid4().hex}.done")
+        try:
+            os.rename(_lock_path(), aside)
+        except FileNotFoundError:
+            return None
+        if _read_json(aside) != lock:  # a fresh lock arrived in between: put it back
+            try:
+                os.link(aside, _lock_path())
+            except FileExistsError:
+                pass
+        aside.unlink(missing_ok=True)
+    return advance()
+
+
+# --------------------------------------------------------------------------- reading runs
 
 
 def status(run_id: str | None = None) -> JobStatus | None:
@@ -313,8 +502,18 @@ def status(run_id: str | None = None) -> JobStatus | None:
     job = _read_json(run_dir / "job.json") or {}
     st = JobStatus(run_id=run_id, state="starting", config=config, pid=job.get("pid"))
     st.started = job.get("started")
+    owner = _read_json(run_dir / "owner.json") or {}
+    st.owner, st.procs = owner.get("owner"), int(owner.get("procs", 1))
+    if not job:
+        if (run_dir / "cancelled").exists():
+            st.state = "cancelled"
+            return st
+        line = queued()
+        if run_id in line:
+            st.state, st.position = "queued", line.index(run_id) + 1
+            return st
     final = _sort_events(st, read_events(run_dir / "events.jsonl"))
-    st.log_tail = _log_tail(run_dir / "log")
+    st.log_tail = log_tail(run_dir / "log")
     alive = procs.pid_alive(job.get("pid"), job.get("ticks")) if job else False
     if final is not None and final["event"] != "error":
         st.state = final["event"]
@@ -327,7 +526,7 @@ def status(run_id: str | None = None) -> JobStatus | None:
             return st
         st.state = "failed"
         error = final if final is not None and final["event"] == "error" else None
-        st.message = _failure_message(error, st.log_tail, config)
+        st.message = failure_message(error, st.log_tail, config)
     else:
         st.state = "running" if st.start else "starting"
     return st
@@ -390,70 +589,21 @@ def list_runs(limit: int = 50) -> list[dict[str, Any]]:
     return rows
 
 
-# --------------------------------------------------------------------------- what a page shows
+# --------------------------------------------------------------------------- the machine
 
 
-@dataclass
-class Bar:
-    """One progress bar: how full (0..1) and what it says."""
+@functools.cache
+def gpu_count() -> int:
+    """CUDA devices on this machine, asked of a short-lived child process.
 
-    fraction: float
-    text: str
-
-
-def progress_bars(job: JobStatus) -> list[Bar]:
-    """Stage, epoch and (once training) batch progress of a run, as the page draws them."""
-    planned = job.config.get("stages", [])
-    n_stages = len(planned) or 1
-    total_epochs = sum(s.get("epochs", 0) for s in planned) or 1
-    stage = job.stages[-1] if job.stages else None
-    si = stage["stage"] if stage else 0
-    text = f"stage {min(si + 1, n_stages)}/{n_stages}"
-    if stage:
-        text += f": {stage['size']} px, {'frozen' if stage['frozen'] else 'unfrozen'}"
-    done_stages = si + (1 if job.state == "done" else 0)
-    bars = [
-        Bar(min(1.0, done_stages / n_stages), text),
-        Bar(min(1.0, len(job.epochs) / total_epochs), f"epochs {len(job.epochs)}/{total_epochs}"),
-    ]
-    if job.batches:
-        last = job.batches[-1]
-        bars.append(
-            Bar(
-                (last["batch"] + 1) / last["batches"],
-                f"batch {last['batch'] + 1}/{last['batches']} of epoch {last['epoch'] + 1}",
-            )
+    The server never touches CUDA itself (the jobs own the GPUs; even counting devices in-process
+    can initialise the driver there), so a child imports torch and answers once per server.
+    """
+    code = "import torch; print(torch.cuda.device_count())"
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
         )
-    return bars
-
-
-def shapes_line(job: JobStatus) -> str | None:
-    """The tensor shapes the run works with (cache, batch, logits), once its data is ready."""
-    s = job.start
-    if s is None:
-        return None
-    bs = job.config.get("batch_size")
-    size = job.stages[-1]["size"] if job.stages else job.config["stages"][0]["size"]
-    line = (
-        f"Shapes: cache {tuple(s['cache_shape'])} uint8 on {s['device']} · batch "
-        f"({bs}, 3, {size}, {size}) float ({s['amp']}) · logits ({bs}, {len(s['classes'])}) · "
-        f"{s['n_train']} train / {s['n_valid']} valid images"
-    )
-    if s["skipped"]:
-        line += f" · {s['skipped']} unreadable images skipped"
-    return line
-
-
-def epoch_table(job: JobStatus) -> list[dict[str, Any]]:
-    """The table fastai prints after each epoch, one row per epoch (time as mm:ss)."""
-    return [
-        {
-            "epoch": e["epoch"],
-            "train_loss": e["train_loss"],
-            "valid_loss": e["valid_loss"],
-            "error_rate": e["error_rate"],
-            "time": format_time(e["time"]),
-            "images/s": round(e["images_per_s"]) if math.isfinite(e["images_per_s"]) else None,
-        }
-        for e in job.epochs
-    ]
+        return int(out.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return 0

@@ -1,5 +1,6 @@
 """Browser tests of the Training page: a real tiny shapes job started, watched to the end and opened
-on the Heatmap page; a second tab's Start refused, a refresh reattached, a Stop honoured.
+on the Heatmap page; a second tab's Start queued (and cancelled), a refresh reattached, a Stop
+honoured.
 """
 
 from __future__ import annotations
@@ -64,10 +65,15 @@ def test_tiny_job_runs_to_a_checkpoint_the_heatmap_page_opens(page):
     setup_tiny(page)
     page.locator(".st-key-train_start button").click()
     wait_for_run(page)
-    expect(page.locator(".st-key-train_start button")).to_be_disabled(timeout=15_000)
+    # While a job runs, Start queues the next one (issue 14).
+    expect(page.locator(".st-key-train_start button")).to_have_text(
+        "Queue training", timeout=15_000
+    )
     # The idle tab notices the job by itself (it polls every few seconds) and follows it.
     wait_for_text(watcher, re.compile(r"Job \S+ is running for the whole server"), 30)
-    expect(watcher.locator(".st-key-train_start button")).to_be_disabled(timeout=15_000)
+    expect(watcher.locator(".st-key-train_start button")).to_have_text(
+        "Queue training", timeout=15_000
+    )
     watcher.close()
     # The live view refreshes on its own (st.fragment(run_every=...)): no clicks until it ends.
     wait_for_text(page, "Finished: checkpoint shapes-tiny saved in weights/.")
@@ -93,7 +99,7 @@ def test_tiny_job_runs_to_a_checkpoint_the_heatmap_page_opens(page):
     assert_no_exception(page)
 
 
-def test_second_tab_refused_refresh_reattaches_stop_saves(page):
+def test_second_tab_queues_and_cancels_refresh_reattaches_stop_saves(page):
     setup_tiny(page, n_shapes=3000)
     other = page.context.new_page()
     other.goto(page.url)
@@ -105,18 +111,20 @@ def test_second_tab_refused_refresh_reattaches_stop_saves(page):
     run_id, state = live_state(page).split()
     assert run_id != before.split(" ")[0] and state in ("starting", "running")
 
-    # Unless its idle poll has already noticed the job, the other tab's Start still looks
-    # enabled: a click there is refused with a sentence naming the running job.
-    if other.locator(".st-key-train_start button").is_enabled():
-        other.locator(".st-key-train_start button").click()
-        wait_for_run(other)
-        err = other.locator(f"{MAIN} [data-testid='stAlertContentError']").first.inner_text()
-        assert err == (
-            f"Starting the training job failed: Training job {run_id} is already running; "
-            "stop it or wait for it to finish."
-        )
+    # The other tab's Start (or Queue, once its poll has noticed the job) queues a job behind the
+    # running one; every tab sees its place in line, and its owner can cancel it.
+    other.locator(".st-key-train_start button").click()
+    wait_for_run(other)
+    wait_for_text(other, re.compile(r"Queued job \S+: number 1 in line"), 30)
     wait_for_text(other, f"Job {run_id} is running for the whole server", 30)
-    expect(other.locator(".st-key-train_start button")).to_be_disabled(timeout=15_000)
+    wait_for_text(page, re.compile(r"1 in line: \S+ · resnet18 on shapes · another session"), 30)
+    wait_for_text(other, re.compile(r"1 in line: \S+ · resnet18 on shapes · yours"), 30)
+    other.locator("[class*='st-key-train_cancel_'] button").first.click()
+    wait_for_run(other)
+    expect(page.locator("[class*='st-key-train_cancel_']")).to_have_count(0, timeout=15_000)
+    expect(other.locator(".st-key-train_start button")).to_have_text(
+        "Queue training", timeout=15_000
+    )
     other.close()
 
     # A refresh is a new session: it finds the same job running and keeps following it.

@@ -22,8 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_HOME", str(tmp_path))
     yield tmp_path
+    admin = os.environ.get(jobs.ADMIN_ENV)
+    for run_id in jobs.queued():
+        jobs.cancel(run_id, admin=admin)
     if jobs.current():  # never leave a training process behind
-        jobs.stop()
+        jobs.stop(admin=admin)
         wait_for(lambda: jobs.current() is None, 60)
 
 
@@ -234,3 +237,101 @@ def test_what_the_page_shows_of_a_run_is_read_from_its_events() -> None:
     ]
     st.state = "done"
     assert jobs.progress_bars(st)[0].fraction == 1.0
+
+
+# --- the queue and its owners (issue 14) ------------------------------------------------------
+
+
+def quick_job(name: str) -> tr.TrainConfig:
+    return tr.recipe("tiny", cpu_threads=1, name=name)
+
+
+def test_jobs_queue_run_one_after_another_and_only_owners_stop_or_cancel(
+    home: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("EXPLORER_ADMIN_TOKEN", "teacher")
+    first, pos = jobs.submit(slow_tiny(), owner="alice")
+    assert pos == 0 and jobs.current() == first
+    second, pos2 = jobs.submit(quick_job("queued-2"), owner="bob")
+    third, pos3 = jobs.submit(quick_job("queued-3"), owner="bob")
+    assert (pos2, pos3) == (1, 2) and jobs.queued() == [second, third]
+    assert jobs.status(second).state == "queued" and jobs.status(third).position == 2
+    assert jobs.status(second).owner == jobs.owner_id("bob") != jobs.owner_id("alice")
+    assert "bob" not in (home / "runs" / second / "owner.json").read_text()  # only a hash
+
+    with pytest.raises(jobs.NotYourJob, match=f"Job {first} was started by another session"):
+        jobs.stop(owner="bob")
+    with pytest.raises(jobs.NotYourJob):
+        jobs.cancel(third, owner="alice", admin="not-the-token")
+    assert not jobs.may_control(first, "bob") and jobs.may_control(first, "bob", "teacher")
+    jobs.cancel(third, owner="alice", admin="teacher")  # the admin may cancel anyone's job
+    assert jobs.queued() == [second] and jobs.status(third).state == "cancelled"
+    with pytest.raises(jobs.NotQueued, match=third):
+        jobs.cancel(third, owner="bob")
+    assert jobs.current() == first  # still the first: queued jobs wait their turn
+
+    assert jobs.stop(owner="alice") == first
+    # The first trainer hands over as it exits: the second starts without anyone asking.
+    wait_for(lambda: (home / "runs" / second / "job.json").exists(), 120)
+    assert jobs.status(first).state == "stopped"
+    with pytest.raises(jobs.NotQueued):
+        jobs.cancel(second, owner="bob")  # it has started: stop it instead
+    done = wait_for(lambda: (s := jobs.status(second)) and not s.running and s, 120)
+    assert done.state == "done", done.log_tail
+    wait_for(lambda: jobs.current() is None, 30)
+    states = {r["run_id"]: r["state"] for r in jobs.list_runs()}
+    assert states == {first: "stopped", second: "done", third: "cancelled"}
+
+
+def test_without_an_admin_token_anyone_may_stop_or_cancel(home: Path, monkeypatch) -> None:
+    monkeypatch.delenv("EXPLORER_ADMIN_TOKEN", raising=False)
+    runs = home / "runs"
+    runs.mkdir()
+    # This test process stands in for a running trainer, so the job below stays queued.
+    (runs / jobs.LOCK_NAME).write_text(json.dumps({"run_id": "busy-run", "pid": os.getpid()}))
+    run_id, pos = jobs.submit(quick_job("laptop"), owner="alice")
+    assert pos == 1 and jobs.may_control(run_id, None) and jobs.may_control(run_id, "bob")
+    jobs.cancel(run_id, owner="bob")
+    assert jobs.queued() == []
+    (runs / jobs.LOCK_NAME).unlink()
+    assert jobs.current() is None  # a cancelled job never starts
+
+
+ADVANCE = """
+import sys, time
+from explorer import jobs
+go = float(sys.argv[1])
+while time.time() < go:
+    pass
+print("started", jobs.advance())
+"""
+
+
+def test_many_processes_advancing_at_once_start_exactly_one_job(home: Path) -> None:
+    runs = home / "runs"
+    runs.mkdir()
+    (runs / jobs.LOCK_NAME).write_text(json.dumps({"run_id": "busy-run", "pid": os.getpid()}))
+    # Both fail at once (a missing folder), so nothing keeps running after the test.
+    missing = f"folder:{home / 'missing'}"
+    a, _ = jobs.submit(tr.recipe("tiny", cpu_threads=1, name="race-a", data=missing))
+    b, _ = jobs.submit(tr.recipe("tiny", cpu_threads=1, name="race-b", data=missing))
+    assert jobs.queued() == [a, b]
+    (runs / jobs.LOCK_NAME).unlink()  # the running job ends: six pages notice at the same time
+    go = time.time() + 3.0
+    env = {**os.environ, "EXPLORER_HOME": str(home)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", ADVANCE, str(go)], cwd=ROOT, env=env, stdout=subprocess.PIPE
+        )
+        for _ in range(6)
+    ]
+    outs = [p.communicate(timeout=60)[0].decode().split()[-1] for p in procs]
+    assert sorted(outs) == sorted(
+        ["None"] * 5 + [a]
+    )  # one starter, and it started the first in line
+    assert (runs / a / "job.json").exists() and not (runs / b / "job.json").exists()
+    assert jobs.status(b).state == "queued"
+    # a fails at once; its hand-over (or the next look) starts b, which fails the same way.
+    wait_for(lambda: jobs.status(b).state == "failed", 120)
+    assert jobs.status(a).state == "failed" and jobs.queued() == []
+    wait_for(lambda: jobs.current() is None, 30)

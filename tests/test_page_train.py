@@ -45,7 +45,9 @@ def test_page_starts_a_tiny_job_shows_progress_and_finishes(app_test) -> None:
     at.button(key="train_start").click().run()
     assert not at.exception
     assert jobs.current() is not None
-    assert at.button(key="train_start").disabled and not at.button(key="train_stop").disabled
+    # While it runs, Start queues another job behind it (issue 14) and Stop is the owner's.
+    assert at.button(key="train_start").label == "Queue training"
+    assert not at.button(key="train_stop").disabled
     try:
         seen_progress = False
         end = time.monotonic() + 150
@@ -70,30 +72,83 @@ def test_page_starts_a_tiny_job_shows_progress_and_finishes(app_test) -> None:
             jobs.stop()
 
 
-def test_second_tab_start_is_refused_naming_the_running_job(app_test) -> None:
+def stop_all() -> None:
+    for run_id in jobs.queued():
+        jobs.cancel(run_id)
+    jobs.stop()
+    end = time.monotonic() + 60
+    while jobs.current() and time.monotonic() < end:
+        time.sleep(0.5)
+
+
+def test_second_tab_start_queues_behind_the_running_job_and_cancels(app_test) -> None:
     first, second = app_test("train", timeout=90), app_test("train", timeout=90)
     for at in (first, second):
         at.selectbox(key="train_recipe").set_value("tiny").run()
+        at.number_input(key="train_n_shapes").set_value(20000).run()  # still running below
     first.button(key="train_start").click().run()
     try:
         running = jobs.current()
         assert running is not None
-        # The second tab still shows an enabled Start (it has not rerun since): its click must
-        # be refused with a sentence naming the job, not silently dropped.
-        assert not second.button(key="train_start").disabled
+        # The second tab still shows "Start" (it has not rerun since): its click queues a job
+        # behind the running one and says where it stands, instead of being refused.
+        assert second.button(key="train_start").label == "Start training"
         second.button(key="train_start").click().run()
-        assert not second.exception
-        assert [e.value for e in second.error] == [
-            f"Starting the training job failed: Training job {running} is already running; "
-            "stop it or wait for it to finish."
-        ]
-        assert second.button(key="train_start").disabled
-        assert jobs.current() == running and len(jobs.list_runs()) == 1
+        assert not second.exception and not second.error
+        line = jobs.queued()
+        assert len(line) == 1 and line[0] != running
+        assert f"Queued job `{line[0]}`: number 1 in line" in texts(second)
+        assert second.button(key="train_start").label == "Queue training"
+        assert jobs.current() == running and len(jobs.list_runs()) == 2
+        assert jobs.status(line[0]).state == "queued" and jobs.status(line[0]).position == 1
+        first.run()  # every tab sees the queue with each job's place and whose it is
+        assert f"1 in line: `{line[0]}` · resnet18 on shapes · another session" in texts(first)
+        assert f"1 in line: `{line[0]}` · resnet18 on shapes · yours" in texts(second)
+        # No admin token on this server: anyone may cancel (a single-user laptop).
+        first.button(key=f"train_cancel_{line[0]}").click().run()
+        assert not first.exception and not first.error
+        assert jobs.queued() == [] and jobs.status(line[0]).state == "cancelled"
+        assert jobs.current() == running
     finally:
-        jobs.stop()
+        stop_all()
+
+
+def test_with_an_admin_token_only_the_owner_or_the_admin_stops(app_test, monkeypatch) -> None:
+    monkeypatch.setenv("EXPLORER_ADMIN_TOKEN", "teacher-secret")
+    owner, other = app_test("train", timeout=90), app_test("train", timeout=90)
+    for at in (owner, other):
+        at.selectbox(key="train_recipe").set_value("tiny").run()
+        at.number_input(key="train_n_shapes").set_value(20000).run()
+    owner.button(key="train_start").click().run()
+    try:
+        running = jobs.current()
+        assert running is not None
+        owner.run()
+        other.run()
+        assert not owner.button(key="train_stop").disabled
+        assert other.button(key="train_stop").disabled  # read-only for everyone else
+        assert "You see it read-only" in texts(other) and "You started it." in texts(owner)
+        other.button(key="train_start").click().run()  # queue one from the other session
+        queued = jobs.queued()[0]
+        owner.run()
+        assert owner.button(key=f"train_cancel_{queued}").disabled  # not the owner's to cancel
+        other.text_input(key="train_admin_token").set_value("wrong").run()
+        assert other.button(key="train_stop").disabled
+        owner.text_input(key="train_admin_token").set_value("teacher-secret").run()
+        assert not owner.button(key=f"train_cancel_{queued}").disabled  # the admin may
+        owner.button(key=f"train_cancel_{queued}").click().run()
+        assert jobs.status(queued).state == "cancelled"
+        other.text_input(key="train_admin_token").set_value("teacher-secret").run()
+        assert not other.button(key="train_stop").disabled
+        other.button(key="train_stop").click().run()
+        assert not other.exception and not other.error
         end = time.monotonic() + 60
         while jobs.current() and time.monotonic() < end:
             time.sleep(0.5)
+        assert jobs.status(running).state == "stopped"
+    finally:
+        monkeypatch.delenv("EXPLORER_ADMIN_TOKEN")
+        stop_all()
 
 
 def test_a_new_tab_shows_the_running_jobs_settings(app_test) -> None:
@@ -117,7 +172,7 @@ def test_a_new_tab_shows_the_running_jobs_settings(app_test) -> None:
         assert second.number_input(key="train_n_shapes").value == 20000
         stages = second.dataframe[0].value  # the stages editor shows the job's one epoch
         assert list(stages["epochs"]) == [1] and list(stages["size"]) == [32]
-        assert second.button(key="train_start").disabled
+        assert second.button(key="train_start").label == "Queue training"
     finally:
         jobs.stop()
         end = time.monotonic() + 60

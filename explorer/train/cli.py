@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import signal
 import sys
 import threading
@@ -148,8 +149,18 @@ def _hint(kind: str, msg: str, cfg: TrainConfig) -> str:
     return msg
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point; returns the exit code (0 also after a requested stop)."""
+def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None) -> int:
+    """CLI entry point; returns the exit code (0 also after a requested stop).
+
+    `stop` may already be set (a signal caught while the modules were importing).
+    """
+    try:
+        return _run(argv, stop)
+    finally:
+        _hand_over()
+
+
+def _run(argv: Sequence[str] | None, stop: threading.Event | None) -> int:
     from explorer import paths
 
     args = build_parser().parse_args(argv)
@@ -158,14 +169,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as exc:  # a ConfigError, or an unreadable / non-JSON --config
         print(f"error: bad configuration: {exc}", file=sys.stderr)
         return 2
+    stop = stop or threading.Event()
     run_dir = args.run_dir or paths.runs_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.name}"
     run_dir.mkdir(parents=True, exist_ok=True)
+    if (run_dir / "stop_requested").exists():
+        stop.set()  # explorer.jobs asked before this process could catch the signal
     cfg_path = run_dir / "config.json"
     if not cfg_path.exists():
         cfg_path.write_text(json.dumps(cfg.to_dict(), indent=2))
     if cfg.cpu_threads > 0:
         torch.set_num_threads(cfg.cpu_threads)  # the CLI owns its process, so this is its choice
-    stop = threading.Event()
 
     def _request_stop(signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
@@ -192,3 +205,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {msg}", file=sys.stderr, flush=True)
         return {"oom": 3, "internal": 1}.get(kind, 2)
     return 0
+
+
+def _hand_over() -> None:
+    """A job started by explorer.jobs frees the server's lock as it ends and starts the next queued
+    job, so the queue moves on even when no page is open (rank 0 only under torchrun)."""
+    run_id = os.environ.get("EXPLORER_JOB")
+    if run_id and os.environ.get("RANK", "0") == "0":
+        from explorer import jobs
+
+        jobs.handoff(run_id)
