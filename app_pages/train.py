@@ -16,7 +16,7 @@ import streamlit as st
 import ui
 import ui.state
 from app_pages import train_jobs
-from explorer import data, jobs, models
+from explorer import data, jobs, models, roots
 from explorer import train as tr
 from explorer.errors import UserError
 from explorer.padding import PADDING_HELP, PADDING_MODES
@@ -186,7 +186,8 @@ def pets_picker() -> bool:
 
 @st.cache_data(show_spinner=False, ttl=30)
 def folder_classes(path: str, regex: str | None) -> list[str]:
-    return list(data.folder_items(path, regex=regex).classes)
+    """The classes of a folder below the server's data roots (explorer.roots)."""
+    return list(data.folder_items(roots.check_folder(path), regex=regex).classes)
 
 
 def folder_picker() -> tuple[str, bool, str | None]:
@@ -204,7 +205,7 @@ def folder_picker() -> tuple[str, bool, str | None]:
         return "folder:", False, label_regex
     try:  # say what is wrong with the folder here, before a job is started and fails
         found = folder_classes(folder, label_regex)
-    except data.FolderError as exc:
+    except UserError as exc:  # a FolderError, or a folder outside the server's data roots
         st.error(f"This folder cannot be used yet: {exc}")
         return f"folder:{folder}", False, label_regex
     more = " …" if len(found) > 12 else ""

@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from explorer import paths, procs
+from explorer import paths, procs, roots
 from explorer.errors import UserError
 from explorer.net import reachable
 from explorer.shapes import SHAPE_CLASSES, ShapesData, make_shapes
@@ -383,9 +383,13 @@ def _find_images(folder: Path, max_entries: int) -> list[Path]:
     return sorted(found)
 
 
-def _label_by_regex(files: Sequence[Path], regex: str) -> Items:
+def _label_by_regex(files: Sequence[Path], regex: str, bounded: bool = False) -> Items:
+    """Label `files` by group 1 of `regex` on their names; `bounded` (a person's regex) runs it
+    with explorer.roots' length and time bounds."""
     try:
-        pattern = re.compile(regex)
+        pattern = roots.compile_label_regex(regex) if bounded else re.compile(regex)
+    except roots.RegexTooSlow as exc:
+        raise FolderError(str(exc)) from None
     except re.error as exc:
         raise FolderError(
             f"The label regex {regex!r} is not a valid regular expression: {exc}."
@@ -394,11 +398,14 @@ def _label_by_regex(files: Sequence[Path], regex: str) -> Items:
         raise FolderError(
             f"The label regex {regex!r} needs one group in parentheses that captures the label."
         )
-    found: list[tuple[Path, str]] = []
-    for p in files:
-        m = pattern.search(p.name)
-        if m and m.group(1):
-            found.append((p, m.group(1)))
+    if bounded:
+        try:
+            labels = roots.labels_by_regex(regex, [p.name for p in files])
+        except roots.RegexTooSlow as exc:
+            raise FolderError(str(exc)) from None
+    else:
+        labels = [m.group(1) if (m := pattern.search(p.name)) else None for p in files]
+    found = [(p, label) for p, label in zip(files, labels, strict=True) if label]
     if not found:
         raise FolderError(
             f"The label regex {regex!r} matches none of the {len(files)} file names "
@@ -429,7 +436,7 @@ def folder_items(path: Path | str, regex: str | None = None, max_entries: int = 
 
     Raises:
         FolderError: the folder is missing, holds no images or far too many files, or the regex is
-            invalid, has no group, or matches nothing.
+            invalid, too long, too slow (explorer.roots' bounds), has no group, or matches nothing.
     """
     try:
         folder = Path(path).expanduser()
@@ -444,7 +451,7 @@ def folder_items(path: Path | str, regex: str | None = None, max_entries: int = 
             raise FolderError(
                 f"The folder {str(folder)!r} holds no images ({', '.join(IMAGE_SUFFIXES)})."
             )
-        return _label_by_regex(files, regex)
+        return _label_by_regex(files, regex, bounded=True)
     classes: list[str] = []
     paths_: list[Path] = []
     labels: list[int] = []

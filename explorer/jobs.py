@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from explorer import paths, procs
+from explorer import paths, procs, roots
 from explorer.errors import UserError
 from explorer.owners import ADMIN_ENV, admin_configured, is_admin, owner_id
 from explorer.runview import Bar, epoch_table, failure_message, log_tail, progress_bars, shapes_line
@@ -229,6 +229,8 @@ def _make_run(
     config: TrainConfig, owner: str | None, nprocs: int, run_id: str | None = None
 ) -> str:
     """A new run's folder with its config and owner; returns its id."""
+    if config.data.startswith("folder:"):  # the server reads only below its data roots
+        roots.check_folder(config.data.removeprefix("folder:"))
     root = paths.runs_dir()
     root.mkdir(parents=True, exist_ok=True)
     run_id = run_id or _new_run_id(config.name)

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_HOME", str(tmp_path))
+    monkeypatch.setenv("EXPLORER_DATA_ROOTS", str(tmp_path))  # the folder jobs below read here
     yield tmp_path
     admin = os.environ.get(jobs.ADMIN_ENV)
     for run_id in jobs.queued():

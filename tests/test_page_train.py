@@ -180,7 +180,8 @@ def test_a_new_tab_shows_the_running_jobs_settings(app_test) -> None:
             time.sleep(0.5)
 
 
-def test_unusable_folder_is_reported_before_start(app_test, tmp_path) -> None:
+def test_unusable_folder_is_reported_before_start(app_test, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("EXPLORER_DATA_ROOTS", str(tmp_path))
     empty = tmp_path / "empty"
     empty.mkdir()
     at = app_test("train")
@@ -206,6 +207,21 @@ def test_unusable_folder_is_reported_before_start(app_test, tmp_path) -> None:
     assert not at.error
     assert "2 classes: cats, dogs" in texts(at)
     assert not at.button(key="train_start").disabled
+
+
+def test_a_folder_outside_the_data_roots_is_one_sentence(app_test, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("EXPLORER_DATA_ROOTS", str(tmp_path / "allowed"))
+    at = app_test("train")
+    at.selectbox(key="train_recipe").set_value("tiny").run()
+    at.radio(key="train_data").set_value("folder").run()
+    at.text_input(key="train_folder").set_value("/etc").run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "This folder cannot be used yet: The folder '/etc' is outside the folders this server "
+        f"reads images from ({tmp_path / 'allowed'}); put the images below one of them, or ask "
+        "whoever runs the server to add the folder to EXPLORER_DATA_ROOTS."
+    ]
+    assert at.button(key="train_start").disabled
 
 
 # --- settings in the URL (issue 11) -----------------------------------------------------------
