@@ -198,7 +198,7 @@ def page_settings() -> list[ui.state.Setting]:
         ui.state.choice(_key("series"), next(iter(aug.SERIES)), list(aug.SERIES)),
         ui.state.number(_key("chain_angle"), 20.0, -45.0, 45.0),
         ui.state.number(_key("chain_zoom"), 1.3, 1.0, 2.0),
-        *batch.settings(),
+        *batch.part_settings(),
     ]
 
 

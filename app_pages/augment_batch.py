@@ -23,7 +23,7 @@ from ui.tiles import data_url, tile_grid
 
 PAGE = "augment"
 Photo = images.Image.Image
-SOURCES = ("Sample photos", "My uploads", "Oxford-IIIT Pet", "Shapes")
+SOURCES = ("Sidebar image and samples", "My uploads", "Oxford-IIIT Pet", "Shapes")
 NO_MODEL = "No predictions"
 IMAGENET = "ImageNet resnet34"
 ROBUST_TRANSFORMS = [n for n in aug.SERIES if n != "dihedral"]  # dihedral cases are not a scale
@@ -40,7 +40,7 @@ def _key(name: str) -> str:
     return f"augment_{name}"
 
 
-def settings() -> list[ui.state.Setting]:
+def part_settings() -> list[ui.state.Setting]:
     """This part's settings, for the page's ui.state.persist (URL and page switches)."""
     return [
         ui.state.choice(_key("batch_source"), SOURCES[0], list(SOURCES)),
@@ -169,7 +169,7 @@ def _uploads(files: tuple[tuple[str, bytes], ...]) -> sources.Pictures:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _pictures(source: str, n: int, sidebar: tuple[str, Photo]) -> sources.Pictures:
-    if source == "Sample photos":
+    if source == SOURCES[0]:
         return _shrunk(sources.from_samples(sidebar))
     if source == "Shapes":
         return sources.from_shapes(n, size=192, seed=0)
@@ -246,6 +246,8 @@ def batch_view(
     sidebar: tuple[str, Photo], settings: aug.AugSettings, seed: int, model: str, fits: Fits
 ) -> None:
     """A batch of different pictures, one draw each; with A/B, settings B beside them."""
+    # a tab's widgets lose their state while another tab is open: give it back from the store
+    ui.state.persist(PAGE, part_settings())
     n = st.slider("Pictures in the batch", 2, 16, key=_key("batch_n"))
     with ui.user_errors("Loading the pictures"):
         pics = _batch_pictures(sidebar, int(n))
@@ -349,6 +351,7 @@ def _rendered(photo: Photo, settings: aug.AugSettings, target: str, seed: int) -
 
 def library_view(photo: Photo, settings: aug.AugSettings, seed: int, ours: list[Photo]) -> None:
     """The exported pipeline of torchvision, albumentations or kornia beside ours, with notes."""
+    ui.state.persist(PAGE, part_settings())  # as in batch_view
     target = st.radio("Library", aug.RUNNABLE_TARGETS, horizontal=True, key=_key("library"))
     with ui.user_errors(f"Running the {target} pipeline"):
         theirs = _rendered(photo, settings, target, seed)

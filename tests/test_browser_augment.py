@@ -445,4 +445,14 @@ def test_batch_a_b_and_predictions_with_a_trained_shapes_checkpoint(
     assert text.startswith("bad.json was not loaded as B") and "p_lighting" in text
     b_is_mine()  # B stays as it was
     screenshot(pg, "augment_a_b")
+
+    # another tab and back: the batch's widgets keep their values (and B its settings)
+    pg.locator(".st-key-augment_view [role='tab']", has_text="Export").click()
+    wait_for_run(pg)
+    pg.locator(".st-key-augment_view [role='tab']", has_text="Batch & A/B").click()
+    wait_for_run(pg)
+    source = pg.locator(".st-key-augment_batch_source input[type='radio']:checked")
+    assert source.get_attribute("value") == "3"  # Shapes, the fourth source
+    assert _slider_value(pg, "augment_batch_n") == 6.0
+    _eventually(pg, b_is_mine)
     assert_no_exception(pg)
