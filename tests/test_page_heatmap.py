@@ -389,7 +389,7 @@ def test_method_switching_shows_each_map_with_its_faithfulness(app_test, shapes_
         f = hm.faithfulness(model, x, m, k, steps=10)
         assert metric(at, "Deletion area") == f"{f.deletion.auc:.3f}"
         assert metric(at, "Insertion area") == f"{f.insertion.auc:.3f}"
-        assert metric(at, "Drop in confidence") == f"{100 * f.drop:.1f} %"
+        assert metric(at, "Average Drop") == f"{100 * f.drop:.1f} %"
         assert at.query_params["map"] in (method, [method])
         assert download_label(at).lower() == f"download the {words[method]} overlay (png)"
     assert "slow" in at.selectbox(key="heatmap_map").format_func("scorecam")

@@ -52,9 +52,9 @@ def faithfulness_panel(f: hm.Faithfulness, class_name: str) -> None:
     c1.metric("Deletion area", f"{f.deletion.auc:.3f}", help="Lower: the map's pixels matter.")
     c2.metric("Insertion area", f"{f.insertion.auc:.3f}", help="Higher: they suffice.")
     c3.metric(
-        "Drop in confidence",
+        "Average Drop",
         f"{100 * f.drop:.1f} %",
-        help="Average Drop: how much P(class) falls on the image × the map (lower is better).",
+        help="How much P(class) falls on the image × the map (lower is better).",
     )
     st.caption(
         f"P({class_name}) is {f.prob:.1%} on the whole image and {f.masked_prob:.1%} on the image "
