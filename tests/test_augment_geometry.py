@@ -191,3 +191,27 @@ def test_padding_mode_names_map_to_f_pad():
         A.pad_mode("wrap")
     with pytest.raises(ValueError):
         A.AugSettings(padding_mode="reflect")
+
+
+def _projected_by_hand(mats: torch.Tensor, lin: torch.Tensor) -> torch.Tensor:
+    """Every grid point through each homography, divided and clamped like the padding needs."""
+    yy, xx = torch.meshgrid(lin, lin, indexing="ij")
+    pts = torch.stack([xx, yy, torch.ones_like(xx)], -1).to(torch.float64)  # (h, w, 3)
+    out = torch.einsum("nij,hwj->nhwi", mats.to(torch.float64), pts)
+    return (out[..., :2] / out[..., 2:].clamp(min=1e-6)).clamp(-1e4, 1e4)
+
+
+def test_projection_matches_the_hand_formula_away_from_and_at_the_horizon():
+    lin = torch.linspace(-1, 1, 7)
+    warp = torch.eye(3, dtype=torch.float64).repeat(2, 1, 1)
+    warp[:, 2, 0] = torch.tensor([0.3, -0.2])  # gentle perspective: z stays near 1
+    torch.testing.assert_close(
+        A.project(warp, lin, lin, True).to(torch.float64), _projected_by_hand(warp, lin),
+        rtol=1e-5, atol=1e-5,
+    )  # fmt: skip
+    edge = warp.clone()
+    edge[0, 2, 0] = 2.0  # z = 1 + 2x: zero at x = -0.5, negative left of it
+    got = A.project(edge, lin, lin, True).to(torch.float64)
+    want = _projected_by_hand(edge, lin)
+    assert want.abs().max() == 1e4  # points behind the horizon are sent far into the padding
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-3)
