@@ -300,6 +300,18 @@ def resize_short(img: Image.Image, size: int, max_long: int | None = None) -> Im
     return img.resize(new, Image.Resampling.BICUBIC, reducing_gap=3.0)
 
 
+def centre_square(img: Image.Image, size: int) -> torch.Tensor:
+    """The un-augmented view of a picture, as a validation transform makes it: the short side
+    resized (antialiased) to `size`, then the centre square cropped.
+
+    Shape:
+        -> (3, size, size) float in [0, 1]
+    """
+    small = resize_short(img, size)
+    left, top = (small.width - size) // 2, (small.height - size) // 2
+    return to_tensor(small.crop((left, top, left + size, top + size)))
+
+
 def preview(img: Image.Image, max_side: int = 512, max_aspect: float = 6.0) -> Image.Image:
     """A copy for display: at most `max_side` px, letterboxed on BACKGROUND to `max_aspect`.
 

@@ -362,3 +362,14 @@ def test_encode_writes_a_file_pillow_reads_back(fmt):
     assert base64.b64decode(url.split(",", 1)[1]) == data
     with pytest.raises(ValueError):
         images.encode(img, "TIFF")
+
+
+def test_centre_square_resizes_the_short_side_then_crops_the_middle():
+    # A 40×20 picture: left half red, right half blue, with a green column in the exact middle.
+    img = Image.new("RGB", (40, 20), (255, 0, 0))
+    img.paste((0, 0, 255), (20, 0, 40, 20))
+    x = images.centre_square(img, 10)  # short side 20 -> 10: 20×10, centre square = columns 5..15
+    assert x.shape == (3, 10, 10)
+    want = images.to_tensor(images.resize_short(img, 10).crop((5, 0, 15, 10)))
+    torch.testing.assert_close(x, want)
+    assert x[0, :, 0].min() > 0.9 and x[2, :, -1].min() > 0.9  # red on the left, blue on the right
