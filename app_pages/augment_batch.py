@@ -28,6 +28,7 @@ NO_MODEL = "No predictions"
 IMAGENET = "ImageNet resnet34"
 ROBUST_TRANSFORMS = [n for n in aug.SERIES if n != "dihedral"]  # dihedral cases are not a scale
 WORKING_SIDE = 704  # pictures are shrunk to this short side (2 × the largest tile) once
+MAX_BATCH = 16  # pictures in a batch (and uploads decoded) at most
 Fits = Callable[[aug.AugSettings], None]  # the page's own range check for loaded settings
 B_PRESETS: dict[str, Callable[[], aug.AugSettings]] = {
     "Lesson": aug.AugSettings.lesson,
@@ -44,7 +45,7 @@ def part_settings() -> list[ui.state.Setting]:
     """This part's settings, for the page's ui.state.persist (URL and page switches)."""
     return [
         ui.state.choice(_key("batch_source"), SOURCES[0], list(SOURCES)),
-        ui.state.number(_key("batch_n"), 8, 2, 16, integer=True),
+        ui.state.number(_key("batch_n"), 8, 2, MAX_BATCH, integer=True),
         ui.state.flag(_key("ab"), False),
         ui.state.choice(_key("library"), "torchvision", list(aug.RUNNABLE_TARGETS)),
         ui.state.text(_key("model"), NO_MODEL),
@@ -164,7 +165,7 @@ def predicted(
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _uploads(files: tuple[tuple[str, bytes], ...]) -> sources.Pictures:
-    return _shrunk(sources.from_files(list(files)))
+    return _shrunk(sources.from_files(list(files), limit=MAX_BATCH))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -248,7 +249,7 @@ def batch_view(
     """A batch of different pictures, one draw each; with A/B, settings B beside them."""
     # a tab's widgets lose their state while another tab is open: give it back from the store
     ui.state.persist(PAGE, part_settings())
-    n = st.slider("Pictures in the batch", 2, 16, key=_key("batch_n"))
+    n = st.slider("Pictures in the batch", 2, MAX_BATCH, key=_key("batch_n"))
     with ui.user_errors("Loading the pictures"):
         pics = _batch_pictures(sidebar, int(n))
         if pics is None:

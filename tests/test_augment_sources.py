@@ -82,3 +82,10 @@ def test_settings_differences_list_the_changed_fields_in_order():
     a, b = AugSettings.lesson(), AugSettings.lesson(max_rotate=5, size=128)
     assert a.differences(b) == [("max_rotate", 20.0, 5.0), ("size", 224, 128)]
     assert a.differences(a) == []
+
+
+def test_uploads_beyond_the_limit_are_not_decoded_and_say_so():
+    files = [(f"p{i}.png", _png(4, 4)) for i in range(5)]
+    pics = sources.from_files(files, limit=3)
+    assert pics.names == ["p0.png", "p1.png", "p2.png"]
+    assert pics.problems == ["Only the first 3 of 5 files are used."]
