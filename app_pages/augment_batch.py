@@ -103,8 +103,16 @@ def _saved_at(name: str) -> float:
 def model_picker() -> str:
     """Which model predicts on the tiles (a page-level widget: a change reruns every section)."""
     options = model_options()
-    if st.session_state.get(_key("model")) not in options:
+    wanted = st.session_state.get(_key("model"))
+    if wanted not in options:
         st.session_state[_key("model")] = NO_MODEL
+        if isinstance(wanted, str) and wanted != NO_MODEL:  # e.g. from a link, or broken since
+            why = [c["error"] for c in models.list_checkpoints() if c.get("name") == wanted]
+            st.warning(
+                f"The model {wanted!r} cannot be used here"
+                + (f" ({why[0]})" if why else ": there is no such checkpoint")
+                + ", so the tiles show no predictions."
+            )
     return st.selectbox(
         "Predictions on tiles",
         options,
@@ -150,13 +158,13 @@ def with_marks(tiles: list[dict], marks: list[aug.TileMark]) -> list[dict]:
 def predicted(
     tiles: list[dict], shown: list[Photo], photo: Photo, model_name: str, truth: str | None
 ) -> list[dict]:
-    """The 9-draws grid's tiles, labelled by the model (unchanged without one)."""
-    model = current_model(model_name)
-    if model is None:
-        return tiles
+    """The 9-draws grid's tiles, labelled by the model (unchanged without one, or when the model
+    cannot be used: then one sentence says why and the grid still shows)."""
     with ui.user_errors("Predicting"):
-        marks = _marks(model, model.version, shown, [photo], [truth] * len(shown))
-        return with_marks(tiles, marks)
+        model = current_model(model_name)
+        if model is not None:
+            marks = _marks(model, model.version, shown, [photo], [truth] * len(shown))
+            return with_marks(tiles, marks)
     return tiles
 
 
@@ -236,9 +244,9 @@ def _grid(
     pics: sources.Pictures, s: aug.AugSettings, seed: int, model: str, key: str, cols: int
 ) -> None:
     shown, tiles = _batch(pics, s, seed)
-    m = current_model(model)
-    if m is not None:
-        with ui.user_errors("Predicting"):
+    with ui.user_errors("Predicting"):
+        m = current_model(model)
+        if m is not None:
             tiles = with_marks(tiles, _marks(m, m.version, shown, pics.images, pics.labels))
     tile_grid(tiles, key=key, columns=cols)
 
@@ -416,7 +424,11 @@ def _sweep(_m: Model, version: str, name: str, n: int, padding: str) -> aug.Swee
 @st.fragment
 def robustness_section(model_name: str, padding: str) -> None:
     """Accuracy against one transform's magnitude: where the picture stops being recognisable."""
-    model = current_model(model_name)
+    model = None
+    with ui.user_errors("Loading the model"):
+        model = current_model(model_name)
+    if model is None and model_name != NO_MODEL:
+        return
     if model is None:
         st.info("Pick a model under *Predictions on tiles* to measure where it stops seeing.")
         return

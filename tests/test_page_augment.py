@@ -572,3 +572,25 @@ def test_imagenet_model_when_cached_labels_tiles_and_measures_against_its_own_la
     assert accuracy[0] == 100.0  # unrotated, the model agrees with itself on every photo
     assert len(accuracy) == 9 and all(0 <= a <= 100 for a in accuracy)
     assert any("its own un-augmented labels" in c.value for c in at.caption)
+
+
+def test_a_broken_or_missing_checkpoint_is_one_sentence_and_the_grid_still_shows(
+    app_test, tmp_path
+):
+    name = _constant_checkpoint(tmp_path)
+    (tmp_path / "weights" / f"{name}.safetensors").write_bytes(b"not safetensors")
+    at = _page(app_test, model=name)
+    assert len(at.warning) == 1
+    assert at.warning[0].value.startswith(
+        f"The model {name!r} cannot be used here ({name}.safetensors is not a readable "
+        "safetensors file"
+    )
+    assert at.warning[0].value.endswith(", so the tiles show no predictions.")
+    assert at.selectbox(key="augment_model").value == "No predictions"
+    tiles = _mounted(at, "augment_tiles")
+    assert len(tiles) == 9 and all("flag" not in t for t in tiles)
+    gone = _page(app_test, model="nowhere")
+    assert [w.value for w in gone.warning] == [
+        "The model 'nowhere' cannot be used here: there is no such checkpoint, so the tiles show "
+        "no predictions."
+    ]
