@@ -89,3 +89,22 @@ def test_uploads_beyond_the_limit_are_not_decoded_and_say_so():
     pics = sources.from_files(files, limit=3)
     assert pics.names == ["p0.png", "p1.png", "p2.png"]
     assert pics.problems == ["Only the first 3 of 5 files are used."]
+
+
+def test_pets_are_drawn_by_seed_labelled_by_breed_and_a_bad_file_is_named(tmp_path, monkeypatch):
+    paths = []
+    for i, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255)]):
+        p = tmp_path / f"Bengal_{i + 1}.jpg"
+        p.write_bytes(_png(12, 9, colour))  # the decoder reads the content, not the suffix
+        paths.append(p)
+    (tmp_path / "pug_1.jpg").write_bytes(b"broken")
+    paths.append(tmp_path / "pug_1.jpg")
+    items = data.Items(paths=paths, labels=[0, 0, 0, 1], classes=["Bengal", "pug"])
+    monkeypatch.setattr(data, "pets_items", lambda root=None: items)
+    pics = sources.from_pets(4, seed=1)
+    order = torch.randperm(4, generator=torch.Generator().manual_seed(1)).tolist()
+    kept = [i for i in order if i != 3]
+    assert pics.names == [paths[i].name for i in kept]
+    assert pics.labels == ["Bengal"] * 3
+    assert pics.problems and pics.problems[0].startswith("pug_1.jpg was left out: ")
+    assert pics.images[0].getpixel((0, 0)) == Image.open(paths[kept[0]]).getpixel((0, 0))
