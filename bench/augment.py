@@ -91,6 +91,30 @@ def median_ms(
     return {k: med(v) for k, v in wall.items()}, {k: med(v) for k, v in cpu.items()}
 
 
+def summary(m: dict[str, float]) -> dict[str, float | str | None]:
+    """The grid's medians (ms) as speedups and ratios to the floors."""
+    tv = min(m["tv_float"], m["tv_uint8"])  # the faster input type, to be fair
+    floor = min(m["bare_batched"], m["bare_stacked"])
+    kornia_ms = m.get("kornia")
+    return {
+        "kornia_ms": None if kornia_ms is None else round(kornia_ms, 2),
+        "kornia_speedup": None if kornia_ms is None else round(kornia_ms / m["ours"], 2),
+        "ours_ms": round(m["ours"], 2),
+        "torchvision_ms": round(tv, 2),
+        "torchvision_input": "float" if m["tv_float"] <= m["tv_uint8"] else "uint8",
+        "speedup": round(tv / m["ours"], 2),
+        "floor_ms": round(floor, 2),
+        "floor_layout": "batched" if m["bare_batched"] <= m["bare_stacked"] else "stacked",
+        "floor_ratio": round(m["ours"] / floor, 2),
+        "geometry_ms": round(m["ours_geometry"], 2),
+        "floor_ratio_geometry": round(m["ours_geometry"] / floor, 2),
+        # exact logit-space lighting has a floor of its own (a log and an exp per value)
+        "lighting_floor_ms": round(m["bare_lighting"], 2),
+        "floor_with_lighting_ms": round(floor + m["bare_lighting"], 2),
+        "floor_with_lighting_ratio": round(m["ours"] / (floor + m["bare_lighting"]), 2),
+    }
+
+
 def cpu_grid(iters: int) -> dict[str, object]:
     photo = images.sample_images()["chelsea"].resize(PHOTO_WH)
     x = images.to_tensor(photo)  # (3, 375, 500) float in [0, 1], as the page caches it
@@ -137,28 +161,6 @@ def cpu_grid(iters: int) -> dict[str, object]:
     if kornia is not None:
         fns["kornia"] = lambda: kornia(x9)
     t, cpu = median_ms(fns, iters)
-
-    def summary(m: dict[str, float]) -> dict[str, float | str]:
-        tv = min(m["tv_float"], m["tv_uint8"])  # the faster input type, to be fair
-        floor = min(m["bare_batched"], m["bare_stacked"])
-        kornia_ms = m.get("kornia")
-        return {
-            "kornia_ms": None if kornia_ms is None else round(kornia_ms, 2),
-            "kornia_speedup": None if kornia_ms is None else round(kornia_ms / m["ours"], 2),
-            "ours_ms": round(m["ours"], 2),
-            "torchvision_ms": round(tv, 2),
-            "torchvision_input": "float" if m["tv_float"] <= m["tv_uint8"] else "uint8",
-            "speedup": round(tv / m["ours"], 2),
-            "floor_ms": round(floor, 2),
-            "floor_layout": "batched" if m["bare_batched"] <= m["bare_stacked"] else "stacked",
-            "floor_ratio": round(m["ours"] / floor, 2),
-            "geometry_ms": round(m["ours_geometry"], 2),
-            "floor_ratio_geometry": round(m["ours_geometry"] / floor, 2),
-            # exact logit-space lighting has a floor of its own (a log and an exp per value)
-            "lighting_floor_ms": round(m["bare_lighting"], 2),
-            "floor_with_lighting_ms": round(floor + m["bare_lighting"], 2),
-            "floor_with_lighting_ratio": round(m["ours"] / (floor + m["bare_lighting"]), 2),
-        }
 
     ref = aug.reference_resample(x, ANGLE, ZOOM, SIZE, "reflection")
     one = aug.affine_resample(x, ANGLE, ZOOM, SIZE, "reflection")
