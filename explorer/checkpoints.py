@@ -290,3 +290,11 @@ def list_checkpoints(folder: Path | None = None) -> list[dict[str, Any]]:
         rows.append((float(row.get("saved_at", mtime)), row))
     rows.sort(key=lambda r: (r[0], r[1]["name"]), reverse=True)
     return [row for _, row in rows]
+
+
+def remove(name: str, folder: Path | None = None) -> None:
+    """Delete checkpoint `name` (its .safetensors and .json; missing files are fine)."""
+    check_name(name)
+    folder = _folder(folder)
+    for suffix in (".safetensors", ".json"):
+        (folder / f"{name}{suffix}").unlink(missing_ok=True)

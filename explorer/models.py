@@ -136,7 +136,7 @@ def _split_resnet(net: torchvision.models.ResNet) -> nn.Sequential:
     )
 
 
-def create_head(nf: int, n_classes: int, bn_final: bool = False) -> nn.Sequential:
+def create_head(nf: int, n_classes: int, bn_final: bool = False, ps: float = 0.5) -> nn.Sequential:
     """fastai v1's `create_head` with its defaults (lin_ftrs=[512], ps=0.5, concat pooling).
 
     Args:
@@ -144,6 +144,7 @@ def create_head(nf: int, n_classes: int, bn_final: bool = False) -> nn.Sequentia
         n_classes: number of outputs.
         bn_final: append BatchNorm1d over the outputs (the lesson uses it: it keeps the logits'
             scale in check at the start of training).
+        ps: fastai's dropout: ps/2 before the first Linear, ps before the last.
 
     Returns:
         The head; Linear layers kaiming-normal initialised with zero bias, as fastai does.
@@ -155,11 +156,11 @@ def create_head(nf: int, n_classes: int, bn_final: bool = False) -> nn.Sequentia
         AdaptiveConcatPool2d(),
         nn.Flatten(),
         nn.BatchNorm1d(2 * nf),
-        nn.Dropout(0.25),
+        nn.Dropout(ps / 2),
         nn.Linear(2 * nf, 512),
         nn.ReLU(inplace=True),
         nn.BatchNorm1d(512),
-        nn.Dropout(0.5),
+        nn.Dropout(ps),
         nn.Linear(512, n_classes),
     ]
     if bn_final:
@@ -178,6 +179,7 @@ def create_cnn(
     pretrained: bool = False,
     bn_final: bool = False,
     seed: int | None = None,
+    ps: float = 0.5,
 ) -> nn.Sequential:
     """The lesson's `create_cnn`: `nn.Sequential(body, head)`.
 
@@ -188,6 +190,7 @@ def create_cnn(
         bn_final: end the head with BatchNorm1d(n_classes), as the lesson does.
         seed: when given, the random initialisation is reproducible (the global RNG is left as
             it was).
+        ps: the head's dropout (fastai's ps; 0.5 as in the lesson).
 
     Returns:
         `model[0]` is the ResNet body (conv1, bn1, relu, maxpool, layer1..layer4, so its modules
@@ -211,7 +214,7 @@ def create_cnn(
         if state is not None:
             net.load_state_dict(state)
         nf = net.fc.in_features
-        model = nn.Sequential(_split_resnet(net), create_head(nf, n_classes, bn_final))
+        model = nn.Sequential(_split_resnet(net), create_head(nf, n_classes, bn_final, ps))
     return model
 
 
@@ -255,7 +258,8 @@ def from_torchvision(net: torchvision.models.ResNet) -> nn.Sequential:
 
 
 def _bn_types() -> tuple[type[nn.Module], ...]:
-    return (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+    # Every BatchNorm: 1d/2d/3d and the synchronised ones a torchrun run converts them to.
+    return (nn.modules.batchnorm._BatchNorm,)
 
 
 def freeze(model: nn.Sequential) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,8 +38,27 @@ _HINTS = {
 }
 
 
+_ROOT_CAUSE = re.compile(r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", re.S)
+
+
+def _torchrun_root_cause(tail: list[str]) -> str | None:
+    """torchrun's report of the process that failed first, as a sentence (None: no report)."""
+    m = _ROOT_CAUSE.search("\n".join(tail))
+    if m is None:
+        return None
+    rank, code = int(m.group(1)), int(m.group(2))
+    how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+    return (
+        f"Training process {rank} of this run {how}, so torchrun ended the whole run; the job's "
+        "log above says why."
+    )
+
+
 def failure_message(error: ErrorEvent | None, tail: list[str], config: dict[str, Any]) -> str:
     """Why a run failed, in a sentence a person can act on."""
+    root = _torchrun_root_cause(tail)
+    if root is not None and (error is None or error["kind"] == "rank"):
+        return root
     oom = any("out of memory" in ln.lower() for ln in tail)
     if oom or (error is not None and error["kind"] == "oom"):
         bs = int(config.get("batch_size", 64))

@@ -85,7 +85,10 @@ class Printer:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m explorer.train", description="Train the lesson's CNN (fast.ai Lesson 6)."
+        prog="python -m explorer.train",
+        description="Train the lesson's CNN (fast.ai Lesson 6). Runs unchanged under `torchrun "
+        "--standalone --nproc-per-node N -m explorer.train ...` (DistributedDataParallel: NCCL "
+        "on CUDA, gloo on CPU; process 0 prepares the data, logs and checkpoints).",
     )
     p.add_argument("--recipe", default="lesson", choices=sorted(RECIPES), help="base recipe")
     p.add_argument(
@@ -95,7 +98,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", help="resnet18 | resnet34 | resnet50 ...")
     p.add_argument("--name", help="checkpoint name (weights/NAME.safetensors)")
     p.add_argument("--device", choices=["cpu", "cuda"])
-    p.add_argument("--batch-size", type=int)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="the global batch: under torchrun each of the N processes trains on batch/N of "
+        "it; learning rates are per this global batch, so they stay as they are for any N",
+    )
+    p.add_argument(
+        "--sync-bn",
+        action="store_true",
+        default=None,
+        help="under torchrun: SyncBatchNorm, statistics over the global batch",
+    )
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="capture the step with torch.compile(mode='reduce-overhead') per image size "
+        "(default: on for CUDA, off on a CPU; falls back with a sentence when it fails)",
+    )
+    p.add_argument(
+        "--snapshots", type=int, help="keep the last N per-epoch checkpoints as NAME-epochK"
+    )
     p.add_argument("--padding-mode", choices=list(PADDING_MODES))
     p.add_argument("--label-regex", help="folder data: regex with one group on the file name")
     p.add_argument("--no-pretrained", action="store_true", help="train from scratch")
@@ -129,6 +153,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         "padding_mode": args.padding_mode,
         "label_regex": args.label_regex,
         "cpu_threads": args.cpu_threads,
+        "sync_bn": args.sync_bn,
+        "compile": args.compile,
+        "snapshots": args.snapshots,
     }
     cfg = dataclasses.replace(cfg, **{k: v for k, v in over.items() if v is not None})
     if args.no_pretrained:

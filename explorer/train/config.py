@@ -77,6 +77,10 @@ class TrainConfig:
     device: str | None = None  # "cpu" or "cuda"; None = CUDA when present
     workers: int = 0  # decoding threads for the one-time presize; 0 = one per CPU core
     cpu_threads: int = 0  # torch CPU threads for the CLI process; 0 = torch's default (all cores)
+    sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch
+    compile: bool | None = None  # capture the step with torch.compile; None = on CUDA only
+    snapshots: int = 0  # keep the last N per-epoch checkpoints as NAME-epochK (0 = none)
+    ps: float = 0.5  # the head's dropout, fastai's ps (ps/2 before the first Linear, ps at the end)
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -170,6 +174,12 @@ def check_config(cfg: TrainConfig) -> None:
         raise ConfigError(f"valid_pct must be between 0 and 1 (exclusive), got {cfg.valid_pct}.")
     if cfg.n_shapes < 1:
         raise ConfigError(f"The number of shapes must be at least 1, got {cfg.n_shapes}.")
+    if not 0.0 <= cfg.ps < 1.0:
+        raise ConfigError(f"The dropout ps must be between 0 and 1, got {cfg.ps}.")
+    if not 0 <= cfg.snapshots <= EPOCHS_RANGE[1]:
+        raise ConfigError(
+            f"snapshots must be between 0 and {EPOCHS_RANGE[1]}, got {cfg.snapshots}."
+        )
     if cfg.device is not None and not re.fullmatch(r"cpu|cuda(:\d+)?", str(cfg.device)):
         raise ConfigError(f"Unknown device {cfg.device!r}; use cpu or cuda.")
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TextIO, TypedDict, cast
 
-ErrorKind = Literal["oom", "dataset", "weights", "input", "internal"]
+ErrorKind = Literal["oom", "dataset", "weights", "input", "rank", "internal"]
 FINAL_EVENTS = ("done", "stopped", "error")
 
 

@@ -22,7 +22,9 @@ from torch import nn
 
 from explorer.errors import UserError
 from explorer.images import IMAGENET_MEAN, IMAGENET_STD
-from explorer.train.config import Stage, TrainConfig
+from explorer.train import dist as ddp
+from explorer.train.capture import run_step, wrap_for_stage
+from explorer.train.config import ConfigError, Stage, TrainConfig
 from explorer.train.events import (
     BatchEvent,
     CheckpointEvent,
@@ -34,10 +36,10 @@ from explorer.train.events import (
     EventLog,
     Listener,
     StageEvent,
-    StartEvent,
     StatusEvent,
 )
 from explorer.train.prepare import Prepared, prepare_data, resize_batch
+from explorer.train.record import save_checkpoint, snapshot, start_event
 from explorer.train.schedule import set_schedule
 
 if TYPE_CHECKING:
@@ -83,6 +85,9 @@ class Run:
     augment: AugSettings | None  # the lesson's transforms, None = only resize
     gen: torch.Generator  # seeded: shuffling and augmentation draws
     batches: int  # per epoch: the last partial batch is dropped, as fastai's training loader does
+    dist: ddp.Dist = field(default_factory=ddp.Dist)  # this process's rank among the run's
+    step_model: nn.Module | None = None  # what trains: the model, DDP-wrapped under torchrun
+    compiled: nn.Module | None = None  # step_model captured by torch.compile (None: eager)
 
     @property
     def device(self) -> torch.device:
@@ -93,7 +98,7 @@ class Run:
         return self.device.type == "cuda"
 
 
-def setup_run(config: TrainConfig, data: Prepared) -> Run:
+def setup_run(config: TrainConfig, data: Prepared, d: ddp.Dist | None = None) -> Run:
     """The model and everything else a run needs besides the data (see `prepare_data`).
 
     Raises:
@@ -101,6 +106,7 @@ def setup_run(config: TrainConfig, data: Prepared) -> Run:
     """
     from explorer import augment, models
 
+    d = d or ddp.Dist()
     device = data.train_x.device
     model = models.create_cnn(
         config.arch,
@@ -108,7 +114,10 @@ def setup_run(config: TrainConfig, data: Prepared) -> Run:
         pretrained=config.pretrained,
         bn_final=config.bn_final,
         seed=config.seed,
+        ps=config.ps,
     ).to(device)
+    if config.sync_bn and d.on:  # statistics over the global batch, as one process computes them
+        model = ddp.convert_sync_bn(model, device.type == "cuda")  # type: ignore[assignment]
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
         torch.backends.cudnn.benchmark = True  # fixed shapes per stage: let cuDNN pick its fastest
@@ -121,6 +130,8 @@ def setup_run(config: TrainConfig, data: Prepared) -> Run:
         augment=augment.AugSettings.lesson() if config.augment == "lesson" else None,
         gen=torch.Generator().manual_seed(config.seed),
         batches=len(data.train_y) // config.batch_size,
+        dist=d,
+        step_model=model,
     )
 
 
@@ -166,9 +177,13 @@ def augment_batch(
     gen: torch.Generator,
     size: int,
     padding_mode: str,
+    share: tuple[int, slice] | None = None,
 ) -> torch.Tensor:
     """A training batch from the uint8 cache: the lesson's transforms drawn on the CPU (seeded),
     then applied with one batched resample on the batch's device; `settings=None` only resizes.
+
+    `share=(global batch size, this process's rows)`: under torchrun every process draws for the
+    whole global batch (the generators stay in step) and applies its own rows to `xb`.
 
     Shape:
         (B, 3, P, P) uint8 -> (B, 3, size, size) float in [0, 1]
@@ -177,7 +192,10 @@ def augment_batch(
 
     if settings is None:
         return resize_batch(xb, size).float().div_(255)
-    return augment.apply(xb, augment.draw(settings, xb.shape[0], gen), size, padding_mode)
+    if share is None:
+        return augment.apply(xb, augment.draw(settings, xb.shape[0], gen), size, padding_mode)
+    params = ddp.slice_params(augment.draw(settings, share[0], gen), share[1])
+    return augment.apply(xb, params, size, padding_mode)
 
 
 def train_step(
@@ -205,8 +223,14 @@ def evaluate(
     mean: torch.Tensor,
     std: torch.Tensor,
     batch_size: int,
+    d: ddp.Dist | None = None,
 ) -> tuple[float, float]:
-    """Mean cross-entropy and error rate on a presized uint8 set already at the stage's size."""
+    """Mean cross-entropy and error rate on a presized uint8 set already at the stage's size
+    (under torchrun each process scores its share and the sums are added up)."""
+    d = d or ddp.Dist()
+    n = len(y)
+    part = d.part(n)
+    x, y = x[part], y[part]
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=x.device)
@@ -219,8 +243,8 @@ def evaluate(
         loss_sum += F.cross_entropy(out, y[i : i + batch_size], reduction="sum")
         wrong += (out.argmax(1) != y[i : i + batch_size]).sum()
     model.train(was_training)
-    n = len(y)
-    return float(loss_sum) / n, float(wrong) / n
+    sums = ddp.all_sum(d, torch.stack([loss_sum, wrong.to(loss_sum.dtype)]))
+    return float(sums[0]) / n, float(sums[1]) / n
 
 
 # --------------------------------------------------------------------------- one epoch
@@ -246,13 +270,16 @@ def log_batches(
     batches: int,
     progress: Progress,
     log: EventLog,
+    d: ddp.Dist | None = None,
 ) -> None:
-    """Read the losses of the steps in `pending` (one sync) and log a batch event for each.
+    """Read the losses of the steps in `pending` (one sync) and log a batch event for each (under
+    torchrun, the mean over the processes: the global batch's loss).
 
     Raises:
         Diverged: a loss is NaN or infinite (after its event, so the curve shows the blow-up).
     """
-    losses = torch.stack([p[1] for p in pending]).tolist()
+    d = d or ddp.Dist()
+    losses = (ddp.all_sum(d, torch.stack([p[1] for p in pending])) / d.world).tolist()
     for (b, _, lr, mom), loss in zip(pending, losses, strict=True):
         progress.seen += 1
         progress.moving = 0.98 * progress.moving + 0.02 * loss
@@ -294,20 +321,27 @@ def train_epoch(
     `epoch` counts within the stage (it places the step in the stage's one-cycle schedule).
     """
     stage = run.config.stages[stage_index]
-    bs, nb = run.config.batch_size, run.batches
+    bs, nb, d = run.config.batch_size, run.batches, run.dist
     perm = torch.randperm(len(run.data.train_y), generator=run.gen).to(run.device)
     pending: list[tuple[int, torch.Tensor, float, float]] = []
     last_flush = time.perf_counter()
+    share = (bs, d.part(bs)) if d.on else None
     for b in range(nb):
         idx = perm[b * bs : (b + 1) * bs]
+        if share is not None:
+            idx = idx[share[1]]  # this process's rows of the global batch
         lr, mom = set_schedule(opt, epoch * nb + b, stage.epochs * nb, stage, run.config)
-        xb = augment_batch(train_x[idx], run.augment, run.gen, stage.size, run.config.padding_mode)
-        loss = train_step(run.model, opt, normalise(xb, run.mean, run.std), run.data.train_y[idx])
+        xb = augment_batch(
+            train_x[idx], run.augment, run.gen, stage.size, run.config.padding_mode, share
+        )
+        loss = run_step(run, opt, normalise(xb, run.mean, run.std), run.data.train_y[idx], log)
         pending.append((b, loss, lr, mom))
-        stop = should_stop()
-        # On a GPU, reading the loss forces a sync; batch events are written in bursts.
-        if not run.cuda or stop or b == nb - 1 or time.perf_counter() - last_flush > 0.5:
-            log_batches(pending, stage_index, nb, progress, log)
+        stop = ddp.any_true(d, should_stop())  # every process stops at the same batch
+        # On a GPU, reading the loss forces a sync; batch events are written in bursts (every
+        # 16 batches under torchrun, where all processes must read them together).
+        burst = (b + 1) % 16 == 0 if d.on else time.perf_counter() - last_flush > 0.5
+        if not run.cuda or stop or b == nb - 1 or burst:
+            log_batches(pending, stage_index, nb, progress, log, d)
             pending.clear()
             last_flush = time.perf_counter()
         if stop:
@@ -350,6 +384,7 @@ def begin_stage(
 
     stage, cfg = run.config.stages[stage_index], run.config
     (models.freeze if stage.frozen else models.unfreeze)(run.model)
+    wrap_for_stage(run)
     opt = make_optimizer(run.model, stage, cfg)
     # Progressive resize: a smaller stage trains from a cache shrunk once, not per batch.
     base_side = run.data.train_x.shape[-1]
@@ -374,47 +409,6 @@ def begin_stage(
     return opt, train_x, valid_x
 
 
-def start_event(run: Run) -> StartEvent:
-    """What the run works with, once the data and the model are ready."""
-    cfg, data = run.config, run.data
-    return StartEvent(
-        event="start",
-        device=str(run.device),
-        amp="bf16" if run.cuda else "fp32",
-        classes=data.classes,
-        n_train=len(data.train_y),
-        n_valid=len(data.valid_y),
-        skipped=data.skipped,
-        cache_shape=list(data.train_x.shape),
-        batches_per_epoch=[run.batches] * len(cfg.stages),
-        total_epochs=cfg.total_epochs,
-        n_params=sum(p.numel() for p in run.model.parameters()),
-        config=cfg.to_dict(),
-    )
-
-
-def save_checkpoint(
-    run: Run, stage_index: int, history: list[EpochRow], stopped: bool, folder: Path | None
-) -> Path:
-    """Write the model with everything needed to use it (classes, size, statistics, history)."""
-    from explorer import models
-
-    cfg = run.config
-    meta = {
-        "arch": cfg.arch,
-        "classes": run.data.classes,
-        "size": cfg.stages[stage_index].size,
-        "mean": list(IMAGENET_MEAN),
-        "std": list(IMAGENET_STD),
-        "bn_final": cfg.bn_final,
-        "history": history,
-        "config": cfg.to_dict(),
-        "stages_done": stage_index + (0 if stopped else 1),
-        "complete": not stopped and stage_index == len(cfg.stages) - 1,
-    }
-    return models.save(run.model, cfg.name, meta, folder=folder)
-
-
 @dataclass
 class FitResult:
     """What a run produced."""
@@ -425,6 +419,38 @@ class FitResult:
     error_rate: float | None = None  # the last validation error rate
 
 
+def run_epoch(
+    run: Run,
+    opt: torch.optim.Optimizer,
+    si: int,
+    e: int,
+    tensors: tuple[torch.Tensor, ...],
+    progress: Progress,
+    log: EventLog,
+    should_stop: Callable[[], bool],
+) -> EpochRow | None:
+    """Train one epoch and validate it; its table row, or None when a stop was requested."""
+    train_x, valid_x = tensors
+    clock, cfg = _Clock(run.device), run.config
+    t0 = clock.mark()
+    if train_epoch(run, opt, si, e, train_x, progress, log, should_stop):
+        return None
+    t1 = clock.mark()
+    vloss, error_rate = evaluate(
+        run.model, valid_x, run.data.valid_y, run.mean, run.std, cfg.batch_size, run.dist
+    )
+    train_s = clock.seconds(t0, t1)
+    return EpochRow(
+        epoch=progress.epoch,
+        stage=si,
+        train_loss=progress.smooth_loss,
+        valid_loss=vloss,
+        error_rate=error_rate,
+        time=clock.seconds(t0, clock.mark()),
+        images_per_s=run.batches * cfg.batch_size / train_s if train_s > 0 else math.nan,
+    )
+
+
 def fit_stages(
     config: TrainConfig,
     log: EventLog,
@@ -433,44 +459,46 @@ def fit_stages(
 ) -> FitResult:
     """The stages, epochs and batches of `fit` (see there)."""
     log.emit(StatusEvent(event="status", message="preparing data"))
-    device = resolve_device(config.device)
-    data = prepare_data(config, device, lambda m: log.emit(StatusEvent(event="status", message=m)))
-    if should_stop():  # asked to stop while decoding: nothing trained, nothing to save
+    d, device = ddp.init(resolve_device(config.device))
+    if config.batch_size % d.world:
+        raise ConfigError(
+            f"The batch size {config.batch_size} is the global one and must split evenly over "
+            f"the {d.world} training processes; use a multiple of {d.world}."
+        )
+    data = ddp.share_prepared(
+        d,
+        lambda: prepare_data(
+            config, device, lambda m: log.emit(StatusEvent(event="status", message=m))
+        ),
+        device,
+    )
+    if ddp.any_true(d, should_stop()):  # asked to stop while decoding: nothing to save
         log.emit(EndEvent(event="stopped", checkpoint=None, path=None, error_rate=None))
         return FitResult(stopped=True)
-    run = setup_run(config, data)
+    run = setup_run(config, data, d)
     log.emit(start_event(run))
-    clock, progress, result = _Clock(device), Progress(), FitResult()
+    progress, result = Progress(), FitResult()
     for si, stage in enumerate(config.stages):
         opt, train_x, valid_x = begin_stage(run, si, log)
         for e in range(stage.epochs):
-            t0 = clock.mark()
-            result.stopped = train_epoch(run, opt, si, e, train_x, progress, log, should_stop)
-            if result.stopped:
+            row = run_epoch(run, opt, si, e, (train_x, valid_x), progress, log, should_stop)
+            result.stopped = row is None
+            if row is None:
                 break
-            t1 = clock.mark()
-            vloss, result.error_rate = evaluate(
-                run.model, valid_x, data.valid_y, run.mean, run.std, config.batch_size
-            )
-            train_s = clock.seconds(t0, t1)
-            row = EpochRow(
-                epoch=progress.epoch,
-                stage=si,
-                train_loss=progress.smooth_loss,
-                valid_loss=vloss,
-                error_rate=result.error_rate,
-                time=clock.seconds(t0, clock.mark()),
-                images_per_s=run.batches * config.batch_size / train_s if train_s > 0 else math.nan,
-            )
+            result.error_rate = row["error_rate"]
             result.history.append(row)
             log.emit(EpochEvent(event="epoch", **row))
             progress.epoch += 1
-        result.checkpoint = save_checkpoint(run, si, result.history, result.stopped, weights_folder)
-        log.emit(
-            CheckpointEvent(
-                event="checkpoint", name=config.name, path=str(result.checkpoint), stage=si
+            snapshot(run, si, result.history, weights_folder)
+        if d.main:  # one process writes the checkpoint
+            result.checkpoint = save_checkpoint(
+                run, si, result.history, result.stopped, weights_folder
             )
-        )
+            log.emit(
+                CheckpointEvent(
+                    event="checkpoint", name=config.name, path=str(result.checkpoint), stage=si
+                )
+            )
         if result.stopped:
             break
     log.emit(
@@ -499,6 +527,8 @@ def error_kind(exc: BaseException) -> ErrorKind:
         return "weights"
     if isinstance(exc, UserError):
         return "input"
+    if isinstance(exc, ddp.RankFailed):
+        return "rank"
     return "internal"
 
 
@@ -525,12 +555,22 @@ def fit(
         explorer.errors.UserError: for things a person can fix (a missing dataset or weights, a
         diverged loss, ...); torch.OutOfMemoryError when a batch does not fit.
     """
-    log = EventLog(run_dir / "events.jsonl" if run_dir else None, listeners)
+    main = ddp.env_rank() == 0  # under torchrun only process 0 writes the log
+    log = EventLog(
+        run_dir / "events.jsonl" if run_dir and main else None, listeners if main else ()
+    )
     try:
         return fit_stages(config, log, should_stop, weights_folder)
     except BaseException as exc:
+        if ddp.launched() and error_kind(exc) == "internal" and isinstance(exc, RuntimeError):
+            # A collective failed because another process died: say that, not gloo's words.
+            print(f"process {ddp.env_rank()}: {str(exc)[:300]}", flush=True)  # the details
+            exc = ddp.RankFailed(ddp.RANK_FAILED)
         kind = error_kind(exc)
         log.emit(ErrorEvent(event="error", kind=kind, message=str(exc) or type(exc).__name__))
+        if isinstance(exc, ddp.RankFailed):
+            raise exc from None
         raise
     finally:
         log.close()
+        ddp.close_group()
