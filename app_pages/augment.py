@@ -6,7 +6,6 @@ Every setting lives in the URL and survives a page switch; settings files load a
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import partial
@@ -383,9 +382,7 @@ def _mosaic_png(photo: Photo, settings: aug.AugSettings, seed: int) -> bytes:
 
 def _encode(img: Photo, fmt: str = "JPEG") -> bytes:
     """The image as JPEG bytes (quality 90, as st.image would encode it), or as `fmt`."""
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
-    return buf.getvalue()
+    return images.encode(img, fmt, quality=90)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -15,19 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torchvision.transforms import v2
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from explorer import augment as aug  # noqa: E402
-from explorer import images  # noqa: E402
+from explorer import augment as aug
+from explorer import images
 
 SIZE, N = 224, 9
 PHOTO_WH = (500, 375)

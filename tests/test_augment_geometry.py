@@ -205,10 +205,8 @@ def test_projection_matches_the_hand_formula_away_from_and_at_the_horizon():
     lin = torch.linspace(-1, 1, 7)
     warp = torch.eye(3, dtype=torch.float64).repeat(2, 1, 1)
     warp[:, 2, 0] = torch.tensor([0.3, -0.2])  # gentle perspective: z stays near 1
-    torch.testing.assert_close(
-        A.project(warp, lin, lin, True).to(torch.float64), _projected_by_hand(warp, lin),
-        rtol=1e-5, atol=1e-5,
-    )  # fmt: skip
+    got = A.project(warp, lin, lin, True).to(torch.float64)
+    torch.testing.assert_close(got, _projected_by_hand(warp, lin), rtol=1e-5, atol=1e-5)
     edge = warp.clone()
     edge[0, 2, 0] = 2.0  # z = 1 + 2x: zero at x = -0.5, negative left of it
     got = A.project(edge, lin, lin, True).to(torch.float64)

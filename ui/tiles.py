@@ -7,14 +7,14 @@ with Tab and the arrow keys). A click or Enter selects the tile; Python hears it
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import streamlit as st
 from PIL import Image
+
+from explorer import images
 
 _HERE = Path(__file__).parent
 _COMPONENT = st.components.v2.component(
@@ -28,9 +28,7 @@ _COMPONENT = st.components.v2.component(
 def data_url(img: Image.Image, quality: int = 85) -> str:
     """An RGB image as a JPEG data URL: ~10 kB for a 224-px tile, encoded in ~0.2 ms (PNG: 86 kB,
     11 ms; WebP: 7 kB but 4 ms)."""
-    buf = io.BytesIO()
-    img.convert("RGB").save(buf, format="JPEG", quality=quality)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+    return images.data_url(img, "JPEG", quality)
 
 
 def tile_grid(

@@ -101,16 +101,8 @@ def from_pets(n: int, seed: int = 0, root: Any = None) -> Pictures:
     return Pictures(names, imgs, labels, problems)
 
 
-def centre_square(img: Image.Image, size: int) -> Tensor:
-    """The un-augmented view of a picture: short side resized (antialiased) to `size`, the centre
-    square cropped, as the validation transform does.
-
-    Shape:
-        -> (3, size, size) float in [0, 1]
-    """
-    small = images.resize_short(img, size)
-    left, top = (small.width - size) // 2, (small.height - size) // 2
-    return images.to_tensor(small.crop((left, top, left + size, top + size)))
+# The un-augmented (validation) view of a picture: one crop for the whole project.
+centre_square = images.centre_square
 
 
 def validation_set(meta: Mapping[str, Any], n: int, size: int) -> tuple[Tensor, Tensor]:
