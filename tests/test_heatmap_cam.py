@@ -139,7 +139,7 @@ def test_gradcam_is_the_library_variant_and_none_is_the_predicted_class(net, x):
 
 
 def test_score_weights_share_one_pass_for_constant_channels(net, x):
-    acts = hm.activations(net, x, LAYER).clone()
+    acts = hm.activations(net, x, SMALL).clone()
     acts[::3] = 0.0  # constant channels: their masks are all zero
     acts[1] = 2.5
     w = hm.score_weights(net, x, acts, 1, batch_size=40)
