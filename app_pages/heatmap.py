@@ -582,7 +582,7 @@ def main() -> None:
     shapes_section(res, name, size, layer, classes)
     _, which = views_section(res, model, layer, size, classes)
     faith.compare_section(model, model_key, res, classes, layer, size, stats)
-    runs.training_section(opt, img, key, layer, which, explain_with)
+    runs.training_section(opt, choice, img, key, layer, which, explain_with)
     runs.interpret_section(layer, load_model)
 
 

@@ -502,3 +502,26 @@ def test_after_a_run_top_losses_and_validation_images(app_test, monkeypatch, tmp
     no_exception(at)
     vs = interpret.validation_set(cfg.to_dict())
     assert f"True label **{vs.classes[vs.labels[2]]}**" in "".join(m.value for m in at.markdown)
+
+
+def test_a_runs_epoch_snapshots_open_as_the_training_row(app_test, shapes_ckpt):
+    for k in (1, 2, 3, 4, 5):
+        save_shapes_ckpt(f"shapes64-epoch{k}", 64, seed=k)
+    save_shapes_ckpt("shapes64", 64)  # the newest, so the page's default
+    at = app_test("heatmap")
+    assert at.selectbox(key="heatmap_model").value == "ckpt:shapes64"
+    row = [c.split(" · ")[0] for c in image_captions(at) if " px · " in c]
+    assert row == ["shapes64-epoch1", "shapes64-epoch3", "shapes64-epoch5", "shapes64"]
+    assert hm_runs_snapshots("ckpt:x", ["ckpt:x-epoch2", "ckpt:x-epoch10", "ckpt:y-epoch1"]) == [
+        "ckpt:x-epoch2",
+        "ckpt:x-epoch10",
+        "ckpt:x",
+    ]
+    at.multiselect(key="heatmap_ckpts").set_value([]).run()  # a person's empty row stays empty
+    assert not [c for c in image_captions(at) if " px · " in c]
+
+
+def hm_runs_snapshots(choice, names):
+    from ui.heatmap_runs import snapshots_of
+
+    return snapshots_of(choice, names)

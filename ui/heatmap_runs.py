@@ -5,6 +5,7 @@ losses with their Grad-CAM (explorer.interpret, cached in the run's folder).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,24 @@ def settings(opt: dict[str, Any]) -> list[ui.state.Setting]:
     ]
 
 
+def snapshots_of(choice: str, names: list[str]) -> list[str]:
+    """A run's per-epoch snapshots (NAME-epochK, `--snapshots N`) in epoch order, at most
+    MAX_ROW - 1 spread over the run, then the checkpoint itself: the default training row."""
+    base = choice.removeprefix(CKPT)
+    found = []
+    for n in names:
+        m = re.fullmatch(re.escape(base) + r"-epoch(\d+)", n.removeprefix(CKPT))
+        if m:
+            found.append((int(m.group(1)), n))
+    snaps = [n for _, n in sorted(found)]
+    if not snaps:
+        return []
+    keep = MAX_ROW - 1
+    if len(snaps) > keep:
+        snaps = [snaps[round(i * (len(snaps) - 1) / (keep - 1))] for i in range(keep)]
+    return [*snaps, choice]
+
+
 def _map_for(res: dict, which: str) -> tuple[Any, str]:
     # Score-CAM would run C forward passes per checkpoint: the row uses Grad-CAM instead.
     kind = "library" if which == "scorecam" else which
@@ -61,6 +80,7 @@ def _map_for(res: dict, which: str) -> tuple[Any, str]:
 
 def training_section(
     opt: dict[str, Any],
+    choice: str,
     img: Image.Image,
     img_key: str,
     layer: str,
@@ -74,6 +94,10 @@ def training_section(
         st.caption("Train a model (Training page) to compare its checkpoints here.")
         return
     kept = [n for n in st.session_state.get("heatmap_ckpts", []) if n in names]
+    if not kept and st.session_state.get("heatmap_ckpts_auto") != choice:
+        # Once per model: a run saved with --snapshots opens with its row already laid out.
+        kept = snapshots_of(choice, names)
+        st.session_state["heatmap_ckpts_auto"] = choice
     st.session_state["heatmap_ckpts"] = kept
     picked = st.multiselect(
         "Checkpoints, side by side (each at the size it was trained at)",
@@ -81,8 +105,8 @@ def training_section(
         format_func=lambda c: c.removeprefix(CKPT),
         max_selections=MAX_ROW,
         key="heatmap_ckpts",
-        help="A run saves its checkpoint after every stage (frozen 224 px, unfrozen, 352 px): "
-        "keep a copy of each to watch where the network looks as it learns.",
+        help="A run saves its checkpoint after every stage (frozen 224 px, unfrozen, 352 px) "
+        "and, with --snapshots N, after each epoch as NAME-epochK: the row opens with those.",
     )
     if not picked:
         st.caption("Pick two or more checkpoints to see how the map changes over training.")
