@@ -338,3 +338,40 @@ def test_a_bad_link_opens_the_defaults_with_one_sentence(tmp_path, monkeypatch) 
         "name": "ok-name",  # the good part of the link is kept
         "stages": tr.stage_rows(tr.recipe("lesson").stages),
     }
+
+
+def test_the_processes_field_appears_only_with_several_gpus(tmp_path, monkeypatch) -> None:
+    # The Training page must never touch CUDA itself (jobs own the GPUs): any call into
+    # torch.cuda's device queries fails this test. (The page alone: the shared sidebar's device
+    # label, explorer/device.py, still asks torch.cuda.is_available.)
+    def no_cuda(*_args, **_kwargs):
+        raise AssertionError("the Training page touched CUDA")
+
+    monkeypatch.setenv("EXPLORER_HOME", str(tmp_path))
+    for name in ("is_available", "device_count", "init", "_lazy_init", "current_device"):
+        monkeypatch.setattr(torch.cuda, name, no_cuda)
+    monkeypatch.setattr(jobs, "gpu_count", lambda: 0)
+    at = open_link({}, tmp_path)
+    assert not at.exception
+    assert at.selectbox(key="train_device").options == ["cpu"]
+    assert not at.get("number_input") or all(
+        n.key != "train_nprocs" for n in at.number_input
+    )  # one GPU or none: no field
+    monkeypatch.setattr(jobs, "gpu_count", lambda: 4)
+    at = open_link({}, tmp_path)
+    assert not at.exception
+    assert at.selectbox(key="train_device").options == ["cuda", "cpu"]
+    assert at.selectbox(key="train_device").value == "cuda"
+    field = at.number_input(key="train_nprocs")
+    assert (field.value, field.max) == (1, 4) and "global" in field.help
+    field.set_value(4).run()
+    assert not at.exception and at.number_input(key="train_nprocs").value == 4
+    at.selectbox(key="train_device").set_value("cpu").run()
+    assert all(n.key != "train_nprocs" for n in at.number_input)  # processes are one per GPU
+
+
+def test_gpu_count_asks_a_child_process() -> None:
+    # On this machine torch says how many GPUs there are; gpu_count must agree without the
+    # calling process touching CUDA.
+    jobs.gpu_count.cache_clear()
+    assert jobs.gpu_count() == torch.cuda.device_count()

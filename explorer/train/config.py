@@ -189,6 +189,8 @@ RECIPES: dict[str, str] = {
     "then 2 at 352 px.",
     "quick": "CPU-sized: resnet18 from scratch on 10000 synthetic shapes at 32 px, 8 epochs.",
     "tiny": "Seconds: one epoch on a few hundred 32 px shapes (for tests and a smoke check).",
+    "demo": "The offline demo model for the Heatmap page: resnet18 from scratch on 4000 shapes, "
+    "progressive resizing 32 -> 96 px (a few minutes on 2 cores).",
 }
 
 
@@ -212,6 +214,24 @@ def _recipe_fields(name: str) -> dict[str, Any]:
             bn_final=False,
             n_shapes=10000,
             cpu_threads=2,  # both cores: a shared machine's load only stretches the minutes
+        )
+    if name == "demo":
+        return dict(
+            data="shapes",
+            arch="resnet18",
+            name="shapes-demo",
+            # The lesson's progressive resizing: learn the shapes cheaply at 32 px, then fine-tune
+            # at 96 px, large enough for a heatmap of 3x3 cells over the object.
+            stages=[
+                Stage(epochs=4, size=32, lr=(3e-3, 3e-3), frozen=False, pct_start=0.3),
+                Stage(epochs=2, size=96, lr=(1e-3, 1e-3), frozen=False, pct_start=0.3),
+            ],
+            batch_size=32,
+            augment="none",
+            pretrained=False,
+            bn_final=False,
+            n_shapes=4000,
+            cpu_threads=2,
         )
     if name == "tiny":
         return dict(
