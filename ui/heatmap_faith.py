@@ -98,7 +98,8 @@ def compare_methods(
         labels = [classes.index(names[k]) for k in labels]
     else:
         x, labels, boxes = _res["x"], [_res["class_idx"]], None
-    rows = hm.compare_methods(_model, x, labels, layer, classes, boxes, methods, steps=6)
+    dtype = hm.fast_dtype(next(_model.parameters()).device)
+    rows = hm.compare_methods(_model, x, labels, layer, classes, boxes, methods, 6, dtype)
     best = hm.most_faithful(rows, pointing=shapes_model)
     return hm.score_rows(rows, shapes_model), best, shapes_model
 

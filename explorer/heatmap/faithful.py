@@ -223,7 +223,12 @@ class MethodScore:
 
 
 def _method_maps(
-    model: nn.Module, x: Tensor, layer: str, k: int, methods: Sequence[str]
+    model: nn.Module,
+    x: Tensor,
+    layer: str,
+    k: int,
+    methods: Sequence[str],
+    dtype: torch.dtype | None = None,
 ) -> dict[str, Tensor]:
     """Every method's map of one image for class k from one capture (Score-CAM adds its passes)."""
     from explorer.heatmap.maps import capture
@@ -232,7 +237,7 @@ def _method_maps(
     out = {}
     for m in methods:
         if m == "scorecam":
-            out[m] = score_cam(model, x, c.acts, k).cpu()
+            out[m] = score_cam(model, x, c.acts, k, dtype=dtype).cpu()
         elif m == "lesson":
             out[m] = (c.acts * c.grads.mean(dim=(1, 2))[:, None, None]).mean(0).cpu()
         else:
@@ -249,6 +254,7 @@ def compare_methods(
     boxes: Tensor | None = None,
     methods: Sequence[str] = CAM_METHODS,
     steps: int = STEPS,
+    dtype: torch.dtype | None = None,
 ) -> list[MethodScore]:
     """Every method scored on the same images, each explained for its true class.
 
@@ -261,6 +267,7 @@ def compare_methods(
         boxes: each image's object box in pixels (x0, y0, x1, y1); None skips the pointing game.
         methods: CAM methods (and "lesson") to compare.
         steps: points on each faithfulness curve, minus one.
+        dtype: Score-CAM's masked passes under autocast to this dtype (None: full precision).
 
     Returns:
         One MethodScore per method, in `methods` order.
@@ -272,7 +279,7 @@ def compare_methods(
     size = (int(images.shape[-2]), int(images.shape[-1]))
     for i in range(images.shape[0]):
         x, k = images[i : i + 1], int(labels[i])
-        for m, cam in _method_maps(model, x, layer, k, methods).items():
+        for m, cam in _method_maps(model, x, layer, k, methods, dtype).items():
             s = scores[m]
             f = faithfulness(model, x, cam, k, steps)
             s.n += 1
