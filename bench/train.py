@@ -9,6 +9,7 @@ runs at a small size and times the `quick` shapes recipe to ≤ 10 % error inste
 One JSON line last.
 
 Run: .venv/bin/python bench/train.py [--n-images N] [--size S] [--arch A] [--rounds R] [--steps K]
+     .venv/bin/python bench/train.py --torchrun [--rounds R]  (torchrun --nproc-per-node 1 vs plain)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import gc
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -235,6 +237,57 @@ def timed_fit(cfg: tr.TrainConfig, target: float | None = None) -> dict[str, flo
     }
 
 
+def cli_throughput(cfg: tr.TrainConfig, launcher: list[str], home: Path) -> dict[str, float]:
+    """Run `python -m explorer.train` under `launcher`; its last epoch's images/s and the seconds
+    from the start event (data ready) to the end."""
+    home.mkdir(parents=True)
+    (home / "config.json").write_text(json.dumps(cfg.to_dict()))
+    run = home / "run"
+    cmd = [*launcher, "-m", "explorer.train", "--config", str(home / "config.json")]
+    subprocess.run(
+        [*cmd, "--run-dir", str(run)],
+        env={**os.environ, "EXPLORER_HOME": str(home)},
+        check=True,
+        capture_output=True,
+    )
+    events = tr.read_events(run / "events.jsonl")
+    epochs = [e for e in events if e["event"] == "epoch"]
+    start = next(e["t"] for e in events if e["event"] == "start")
+    end = next(e["t"] for e in events if e["event"] == "done")
+    return {"images_per_s": round(epochs[-1]["images_per_s"], 1), "train_s": round(end - start, 2)}
+
+
+def torchrun_vs_plain(args: argparse.Namespace, cuda: bool) -> dict[str, object]:
+    """The same run as `python -m explorer.train` and as `torchrun --nproc-per-node 1 -m ...`
+    (DDP with one process: its overhead is the difference), interleaved, medians of the rounds."""
+    if cuda:
+        stages = [tr.Stage(epochs=2, size=224, lr=1e-3, frozen=False)]
+        cfg = tr.recipe("lesson", data="shapes", n_shapes=4000, stages=stages, pretrained=False)
+    else:
+        stages = [tr.Stage(epochs=2, size=32, lr=(1e-3, 1e-3), frozen=False)]
+        cfg = tr.recipe("tiny", n_shapes=960, stages=stages, cpu_threads=args.threads or 2)
+    plain = [sys.executable]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    torchrun += ["--nproc-per-node", "1"]
+    rows: dict[str, list[dict[str, float]]] = {"plain": [], "torchrun_1": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(max(1, args.rounds)):
+            for name, launcher in (("plain", plain), ("torchrun_1", torchrun)):
+                rows[name].append(cli_throughput(cfg, launcher, Path(tmp) / f"{name}-{r}"))
+    med = {
+        name: {k: statistics.median(x[k] for x in runs) for k in runs[0]}
+        for name, runs in rows.items()
+    }
+    return {
+        "torchrun_recipe": f"{cfg.arch} on {cfg.n_shapes} shapes, {stages[0].size} px, "
+        f"batch {cfg.batch_size}, {stages[0].epochs} epochs",
+        **med,
+        "torchrun_over_plain": round(
+            med["torchrun_1"]["images_per_s"] / med["plain"]["images_per_s"], 3
+        ),
+    }
+
+
 def main() -> None:
     cuda = torch.cuda.is_available()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -254,7 +307,20 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--skip-recipe", action="store_true", help="only the throughput comparison")
     p.add_argument("--profile", action="store_true", help="print a profile of our step (stderr)")
+    p.add_argument(
+        "--torchrun",
+        action="store_true",
+        help="only compare `torchrun --nproc-per-node 1` with plain `python -m explorer.train`",
+    )
     args = p.parse_args()
+    if args.torchrun:
+        device_name = torch.cuda.get_device_name(0) if cuda else "cpu"
+        print(
+            json.dumps(
+                {"bench": "train-torchrun", "device": device_name, **torchrun_vs_plain(args, cuda)}
+            )
+        )
+        return
     batch_sizes = args.batch_sizes
     if max(batch_sizes) > args.n_images * 0.95:  # the baseline drops a partial last batch
         p.error("every batch size must fit in the training images (95 % of --n-images)")
