@@ -18,7 +18,7 @@ from torch import nn
 
 import ui
 import ui.state
-from explorer import data, models
+from explorer import data, images, models
 from explorer import heatmap as hm
 from explorer.device import default_device
 from explorer.images import IMAGENET_MEAN, IMAGENET_STD
@@ -29,6 +29,7 @@ from ui import heatmap_runs as runs
 
 PAGE = "heatmap"
 RANDOM, IMAGENET, CKPT = "random", "imagenet", "ckpt:"
+IMAGENET_MB = models.IMAGENET_DOWNLOAD_MB["resnet34"]  # what choosing ImageNet downloads
 RANDOM_LABEL = "random weights: the map shows untrained filters"
 LAYERS = {
     "0": "m[0]: the whole body, as in the lesson",
@@ -139,7 +140,7 @@ def image_key(name: str, img: Image.Image) -> str:
 def overlay_png(model: nn.Module, res: dict, which: str, opts: dict) -> bytes:
     """The chosen map's overlay as PNG bytes (for the download button)."""
     picture = hm.overlay(res["shown"], faith.the_map(model, res, which), **opts)
-    return hm.encode_image(picture, "PNG")
+    return images.encode(picture, "PNG")
 
 
 def clamp_state(key: str, lo: int, hi: int, default: int) -> None:
@@ -159,7 +160,7 @@ def model_options() -> dict[str, Any]:
     cached = models.imagenet_weights_cached("resnet34")
     imagenet = "resnet34, ImageNet weights (torchvision)"
     if not cached:
-        imagenet += f" — not downloaded: needs the network, ~{hm.imagenet_download_mb():.0f} MB"
+        imagenet += f" — not downloaded: needs the network, ~{IMAGENET_MB} MB"
     labels = {CKPT + c["name"]: f"{c['name']} (your checkpoint)" for c in good}
     labels |= {CKPT + c["name"]: f"{c['name']} (unreadable)" for c in checkpoints if "error" in c}
     labels |= {IMAGENET: imagenet, RANDOM: f"resnet34, {RANDOM_LABEL}"}
@@ -210,7 +211,7 @@ def model_section(opt: dict[str, Any]) -> tuple[str, str, int]:
     if not opt["cached"]:
         c1.caption(
             "The ImageNet weights are not on this machine yet: choosing them downloads "
-            f"about {hm.imagenet_download_mb():.0f} MB from download.pytorch.org, so it needs "
+            f"about {IMAGENET_MB} MB from download.pytorch.org, so it needs "
             "the network (offline it says so within seconds)."
         )
     if choice == RANDOM:

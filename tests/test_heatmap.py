@@ -14,6 +14,7 @@ from torch import nn
 from torchvision.models import resnet18
 
 from explorer import heatmap as hm
+from explorer import images
 from explorer.errors import UserError
 
 
@@ -225,7 +226,7 @@ def test_person_caused_errors_are_user_errors_and_bugs_are_not(model):
         lambda: hm.rank_channels(torch.zeros(2, 1, 1), None, "weight"),
         lambda: hm.colormap(torch.zeros(1), "rainbow-unicorn"),
         lambda: hm.overlay(Image.new("RGB", (2, 2)), torch.zeros(2, 2), interpolation="cubic"),
-        lambda: hm.encode_image(Image.new("RGB", (2, 2)), "TIFF"),
+        lambda: images.encode(Image.new("RGB", (2, 2)), "TIFF"),
     ]
     for call in bugs:
         with pytest.raises(ValueError) as info:
@@ -471,13 +472,13 @@ def test_lut_and_encoders_round_trip():
     assert len(lut) == 768 and lut[:3] == [0, 0, 4] and lut[-3:] == [252, 253, 191]
     img = Image.new("RGB", (6, 4), (10, 200, 30))
     img.putpixel((5, 3), (255, 0, 128))
-    png = hm.encode_image(img, "PNG")
+    png = images.encode(img, "PNG")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert Image.open(io.BytesIO(png)).tobytes() == img.tobytes()  # lossless
-    webp = hm.encode_image(img, "WEBP")
+    webp = images.encode(img, "WEBP")
     assert webp[:4] == b"RIFF" and webp[8:12] == b"WEBP"
     assert Image.open(io.BytesIO(webp)).size == (6, 4)
-    url = hm.data_url(img, "PNG")
+    url = images.data_url(img, "PNG")
     assert url.startswith("data:image/png;base64,")
     assert base64.b64decode(url.split(",", 1)[1]) == png
 

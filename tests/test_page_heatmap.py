@@ -15,6 +15,7 @@ from explorer import models, paths
 from explorer.images import IMAGENET_MEAN, IMAGENET_STD, sample_images
 
 ROOT = Path(__file__).resolve().parents[1]
+IMAGENET_MB = models.IMAGENET_DOWNLOAD_MB["resnet34"]
 
 
 def no_exception(at) -> None:
@@ -246,7 +247,7 @@ def test_imagenet_choice_says_it_downloads_before_it_is_picked(app_test, monkeyp
     at = app_test("heatmap")
     box = at.selectbox(key="heatmap_model")
     label = box.format_func("imagenet")
-    assert "needs the network" in label and f"~{hm.imagenet_download_mb():.0f} MB" in label
+    assert "needs the network" in label and f"~{IMAGENET_MB} MB" in label
     assert "~83 MB" in label  # torchvision's resnet34 file is 83.3 MB
     assert any("downloads about 83 MB" in c.value for c in at.caption)
     monkeypatch.setattr(models, "imagenet_weights_cached", lambda arch="resnet34": True)

@@ -16,6 +16,7 @@ from PIL import Image
 from torch import Tensor
 
 from explorer import heatmap as hm
+from explorer import images
 
 _HERE = Path(__file__).parent
 _COMPONENT = st.components.v2.component(
@@ -46,7 +47,7 @@ def cell_data(
     """
     h, w = heat.shape
     boxes = [round(v, 2) for r in regions for v in (*r.cell_box, *r.field_box)]
-    image = hm.data_url(picture, "WEBP")
+    image = images.data_url(picture, "WEBP")
     first = regions[0]
     data = {
         "image": image,

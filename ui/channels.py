@@ -17,6 +17,7 @@ from PIL import Image
 from torch import Tensor
 
 from explorer import heatmap as hm
+from explorer import images
 
 _HERE = Path(__file__).parent
 _COMPONENT = st.components.v2.component(
@@ -50,8 +51,8 @@ def channel_data(
     sprite, cols = hm.channel_sprite(acts)
     c, h, w = acts.shape
     data = {
-        "image": hm.data_url(shown, "PNG"),  # lossless: the browser blends these very pixels
-        "sprite": hm.data_url(sprite, "PNG"),
+        "image": images.data_url(shown, "PNG"),  # lossless: the browser blends these very pixels
+        "sprite": images.data_url(sprite, "PNG"),
         "cols": cols,
         "n": int(c),
         "h": int(h),

@@ -230,13 +230,6 @@ def channel_stats(acts: Tensor, grads: Tensor) -> dict[str, list[float]]:
     }
 
 
-def imagenet_download_mb(arch: str = "resnet34") -> float:
-    """The size in MB of torchvision's ImageNet weights for `arch` (what a first use downloads)."""
-    from torchvision.models import get_model_weights
-
-    return float(get_model_weights(arch).DEFAULT.meta.get("_file_size", 0.0))
-
-
 def confidence(logits: Tensor) -> tuple[float, float, float]:
     """(top softmax probability, smallest logit, largest logit): why random weights look sure.
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import functools
-import io
 import math
 from collections.abc import Sequence
 
@@ -168,24 +166,6 @@ def lut_bytes(name: str) -> list[int]:
     draws the same pixels.
     """
     return _lut(name).round().to(torch.uint8).flatten().tolist()
-
-
-def encode_image(img: Image.Image, fmt: str = "PNG", quality: int = 90) -> bytes:
-    """`img` as PNG (lossless, for downloads and pixels the browser recolours) or WEBP bytes.
-
-    The one image encoder of the Heatmap page (explorer.images has none).
-    """
-    if fmt not in ("PNG", "WEBP"):
-        raise ValueError(f"Encode as PNG or WEBP, not {fmt!r}.")
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **({"quality": quality} if fmt == "WEBP" else {}))
-    return buf.getvalue()
-
-
-def data_url(img: Image.Image, fmt: str = "PNG") -> str:
-    """`img` as a `data:` URL, to send to a browser component inside JSON."""
-    encoded = base64.b64encode(encode_image(img, fmt)).decode("ascii")
-    return f"data:image/{fmt.lower()};base64,{encoded}"
 
 
 def channel_sprite(acts: Tensor) -> tuple[Image.Image, int]:
