@@ -36,8 +36,8 @@ def allowed_roots() -> list[Path]:
     """The folders (resolved) below which the app reads images: $EXPLORER_DATA_ROOTS
     (os.pathsep-separated), else the project's data/ folder and the user's home."""
     spec = os.environ.get(ROOTS_ENV, "")
-    raw = [p for p in spec.split(os.pathsep) if p.strip()] or [paths.data_dir(), Path.home()]
-    return [Path(p).expanduser().resolve() for p in raw]
+    raw: list[Path] = [Path(p) for p in spec.split(os.pathsep) if p.strip()]
+    return [p.expanduser().resolve() for p in raw or [paths.data_dir(), Path.home()]]
 
 
 def check_folder(path: Path | str) -> Path:

@@ -63,4 +63,5 @@ def wrap_for_stage(run: Run) -> None:
         run.step_model = DistributedDataParallel(run.model, device_ids=ids)
     run.compiled = None
     if use_compile(run.config, run.device):
-        run.compiled = torch.compile(run.step_model, mode="reduce-overhead", dynamic=False)
+        captured = torch.compile(run.step_model, mode="reduce-overhead", dynamic=False)
+        run.compiled = captured  # type: ignore[assignment]  # an OptimizedModule, a Module

@@ -160,7 +160,15 @@ def share_prepared(d: Dist, make: Callable[[], Prepared], device: torch.device) 
         ]
     for t in tensors:
         dist.broadcast(t, src=0)
-    return Prepared(*tensors, classes=list(info[0]["classes"]), skipped=int(info[0]["skipped"]))
+    train_x, train_y, valid_x, valid_y = tensors
+    return Prepared(
+        train_x=train_x,
+        train_y=train_y,
+        valid_x=valid_x,
+        valid_y=valid_y,
+        classes=list(info[0]["classes"]),
+        skipped=int(info[0]["skipped"]),
+    )
 
 
 class GlooSyncBatchNorm(_BatchNorm):
