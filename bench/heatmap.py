@@ -17,23 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import torch
+from playwright_kit import ARGS, CHROMIUM, ROOT, serve
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from explorer import heatmap as hm  # noqa: E402
-from explorer import models  # noqa: E402
+from explorer import heatmap as hm
+from explorer import models
 
 
 def full_backward_grad_cam(model: torch.nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
@@ -307,32 +301,10 @@ def browser_timings(repeats: int) -> dict[str, Any]:
     """`bench_channel_switch` against a `streamlit run` server of the app, in Debian's Chromium."""
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(
-        os.environ,
-        EXPLORER_HOME=tempfile.mkdtemp(prefix="bench-heatmap-browser-"),
-        STREAMLIT_SERVER_HEADLESS="true",
-        STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
-    )
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")]
-    cmd += ["--server.port", str(port), "--server.address", "127.0.0.1"]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = serve(tempfile.mkdtemp(prefix="bench-heatmap-browser-"))
     try:
-        for _ in range(200):
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.3)
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
-            )
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             pg = browser.new_page(viewport={"width": 1400, "height": 1000})
             pg.set_default_timeout(180_000)
             pg.goto(url)
