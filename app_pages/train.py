@@ -510,7 +510,10 @@ def past_runs() -> None:
         return
     st.subheader("Past runs")
     st.dataframe(pd.DataFrame(runs), width="stretch", hide_index=True)
-    st.selectbox("Show run", [r["run_id"] for r in runs], key="train_view_run")
+    # Queued and cancelled runs have not trained: nothing to show in the live view.
+    shown = [r["run_id"] for r in runs if r["state"] not in ("queued", "cancelled")]
+    if shown:
+        st.selectbox("Show run", shown, key="train_view_run")
 
 
 # --- page --------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ without it, anyone may (a single-user laptop).
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import signal
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from explorer import paths, procs, roots
 from explorer.errors import UserError
 from explorer.owners import ADMIN_ENV, admin_configured, is_admin, owner_id
+from explorer.procs import gpu_count
 from explorer.runview import Bar, epoch_table, failure_message, log_tail, progress_bars, shapes_line
 
 # Reading runs needs no torch (explorer.train loads its loop lazily): a status check stays cheap.
@@ -53,6 +53,7 @@ __all__ = [  # what a page shows of a run, and who may control it
     "Bar",
     "admin_configured",
     "epoch_table",
+    "gpu_count",
     "is_admin",
     "owner_id",
     "progress_bars",
@@ -493,7 +494,9 @@ def status(run_id: str | None = None) -> JobStatus | None:
     if run_id is None:
         run_id = current()
         if run_id is None:
-            runs = _run_ids()
+            # The newest run that started (a queued or cancelled one has nothing to show yet).
+            runs = [r for r in _run_ids() if (paths.runs_dir() / r / "job.json").exists()]
+            runs = runs or _run_ids()
             if not runs:
                 return None
             run_id = runs[0]
@@ -589,23 +592,3 @@ def list_runs(limit: int = 50) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-# --------------------------------------------------------------------------- the machine
-
-
-@functools.cache
-def gpu_count() -> int:
-    """CUDA devices on this machine, asked of a short-lived child process.
-
-    The server never touches CUDA itself (the jobs own the GPUs; even counting devices in-process
-    can initialise the driver there), so a child imports torch and answers once per server.
-    """
-    code = "import torch; print(torch.cuda.device_count())"
-    try:
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-        )
-        return int(out.stdout.strip().splitlines()[-1])
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
-        return 0

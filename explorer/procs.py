@@ -1,11 +1,15 @@
 """Is a process still there? Shared by the job lock, checkpoint temp files and the download lock.
+And how many GPUs the machine has, asked of a child process (the server never touches CUDA).
 
 Linux-first: /proc tells zombies and reused pids apart; elsewhere `os.kill(pid, 0)` is the answer.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 
@@ -48,3 +52,20 @@ def pid_alive(pid: int | None, ticks: int | None = None) -> bool:
         if now is not None and now != ticks:
             return False
     return True
+
+
+@functools.cache
+def gpu_count() -> int:
+    """CUDA devices on this machine, asked of a short-lived child process.
+
+    The server never touches CUDA itself (the jobs own the GPUs; even counting devices in-process
+    can initialise the driver there), so a child imports torch and answers once per server.
+    """
+    code = "import torch; print(torch.cuda.device_count())"
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+        )
+        return int(out.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return 0
