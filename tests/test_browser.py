@@ -45,6 +45,25 @@ def test_no_page_fetches_from_the_internet(page, server):
     assert outside == []
 
 
+@pytest.mark.parametrize("route", [["Home"], ["Convolution", "Heatmap"]])
+def test_a_value_changed_inside_a_fragment_survives_a_page_switch(page, route):
+    """The augmentation sliders live in a fragment, whose reruns skip app.py: the value a person
+    set there must still come back after other pages (it reset to 20 before ui.state.write_url
+    kept it)."""
+    open_page(page, "Augmentation")
+    slider = page.locator(".st-key-augment_max_rotate input[type='range']").first
+    slider.focus()
+    slider.press("ArrowRight")
+    wait_for_run(page)
+    page.wait_for_function("() => location.search.includes('max_rotate=21')")
+    for title in [*route, "Augmentation"]:
+        open_page(page, title)
+    slider = page.locator(".st-key-augment_max_rotate input[type='range']").first
+    assert slider.input_value() == "21"
+    assert "max_rotate=21" in page.url
+    assert_no_exception(page)
+
+
 def test_corrupt_upload_shows_one_sentence(page, tmp_path):
     bad = tmp_path / "broken.jpg"
     buf = io.BytesIO()

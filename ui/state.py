@@ -225,7 +225,16 @@ def url_params(page: str) -> dict[str, str]:
 
 
 def write_url(page: str) -> None:
-    """Write `page`'s settings to the URL; call it at the end of a fragment that changes them."""
+    """Keep `page`'s settings and write them to the URL; call it at the end of every fragment.
+
+    A fragment's rerun does not run app.py or the page's top, and Streamlit drops the widgets of
+    the page being left before the next page's run starts, so this is where a value changed inside
+    a fragment reaches the store.
+    """
+    store = _store()
+    for s in st.session_state.get(_PAGES, {}).get(page, {}).values():
+        if s.key in st.session_state:
+            store[s.key] = st.session_state[s.key]
     want = url_params(page)
     if dict(st.query_params.to_dict()) != want:
         st.query_params.from_dict(want)
