@@ -23,10 +23,7 @@ import time
 from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from playwright_kit import ARGS, CHROMIUM, serve, wait_for_run  # noqa: E402
+from playwright_kit import ARGS, CHROMIUM, serve, wait_for_run
 
 MAX_SESSIONS = 16
 DONE = "[data-testid='stApp'][data-test-script-state='notRunning']"

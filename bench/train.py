@@ -34,11 +34,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from explorer import models  # noqa: E402
-from explorer import train as tr  # noqa: E402
-from explorer.images import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+from explorer import models
+from explorer import train as tr
+from explorer.images import IMAGENET_MEAN, IMAGENET_STD
 
 N_CLASSES = 37  # like the Pet breeds
 LABEL_REGEX = r"(class\d+)_\d+\.jpg$"

@@ -256,8 +256,6 @@ def test_imagenet_choice_says_it_downloads_before_it_is_picked(app_test, monkeyp
 
 
 ONE_PAGE = f"""
-import sys
-sys.path.insert(0, {str(ROOT)!r})
 import ui.state
 ui.state.remember("heatmap")
 exec(compile(open({str(ROOT / "app_pages" / "heatmap.py")!r}).read(), "heatmap.py", "exec"))
