@@ -11,6 +11,8 @@ OUT=${OUT:-bench/gpu-out}
 mkdir -p "$OUT"
 : >"$OUT/summary.txt"
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+# The device image has its own torch and no editable install of this project: import it from here.
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 step() {  # step NAME TIMEOUT_S CMD...: run, tee to $OUT/NAME.txt, report status and seconds
     local name=$1 limit=$2
@@ -25,7 +27,8 @@ step env 60 bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version --f
     $PY -c 'import torch, torchvision; print(torch.__version__, torchvision.__version__,
     torch.cuda.get_device_name(0), torch.cuda.is_available())'"
 step tests_cuda 150 "$PY" -m pytest -q -p no:cacheprovider -k cuda -rA \
-    tests/test_augment.py tests/test_convolve.py tests/test_models.py tests/test_train.py
+    tests/test_augment.py tests/test_augment_module.py tests/test_convolve.py tests/test_models.py \
+    tests/test_train.py tests/test_train_capture.py
 step bench_augment 100 "$PY" bench/augment.py --iters 15
 # shellcheck disable=SC2086  # TRAIN_ARGS is a list of flags
 step bench_train 330 "$PY" bench/train.py ${TRAIN_ARGS:-}
