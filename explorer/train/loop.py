@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer.errors import UserError
-from explorer.images import IMAGENET_MEAN, IMAGENET_STD
+from explorer.images import IMAGENET_MEAN, IMAGENET_STD, normalize
 from explorer.train import dist as ddp
 from explorer.train.capture import run_step, wrap_for_stage
 from explorer.train.config import ConfigError, Stage, TrainConfig
@@ -165,7 +165,7 @@ def normalise(xb: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.
     """
     if xb.dtype == torch.uint8:
         xb = xb.float().div_(255)
-    xb = (xb - mean) / std
+    xb = normalize(xb, mean, std)
     if xb.device.type == "cuda":
         xb = xb.contiguous(memory_format=torch.channels_last)
     return xb
