@@ -35,6 +35,17 @@ def wait_for_run(pg, timeout_ms: int = 180_000) -> None:
     wait_for_widgets(pg, timeout_ms)
 
 
+# Counts the script runs the page starts (the app's state attribute turning to "running"), so a
+# test can assert that something happened in the browser alone: window.__runs stays 0.
+COUNT_RUNS = """() => {
+  window.__runs = 0;
+  const app = document.querySelector("[data-testid='stApp']");
+  new MutationObserver(() => {
+    if (app.getAttribute("data-test-script-state") === "running") window.__runs += 1;
+  }).observe(app, { attributes: true, attributeFilter: ["data-test-script-state"] });
+}"""
+
+
 def wait_for_widgets(pg, timeout_ms: int = 60_000) -> None:
     """Wait until Streamlit has drawn every lazily rendered element (no grey skeleton is left)."""
     pg.wait_for_function(

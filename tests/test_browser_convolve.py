@@ -14,7 +14,14 @@ import torch.nn.functional as F
 from explorer import convolve as cv
 from explorer import images
 
-from .browser_kit import SHOTS, assert_no_exception, open_page, screenshot, wait_for_run
+from .browser_kit import (
+    COUNT_RUNS,
+    SHOTS,
+    assert_no_exception,
+    open_page,
+    screenshot,
+    wait_for_run,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -30,15 +37,6 @@ CS_JS = """(() => {
   const iso = host && host.querySelector("[data-testid='stBidiComponentIsolated']");
   return ((iso && iso.shadowRoot) || host || document).querySelector('.cs');
 })()"""
-
-# Counts the script runs the page starts (the app's state attribute turning to "running").
-COUNT_RUNS = """() => {
-  window.__runs = 0;
-  const app = document.querySelector("[data-testid='stApp']");
-  new MutationObserver(() => {
-    if (app.getAttribute("data-test-script-state") === "running") window.__runs += 1;
-  }).observe(app, { attributes: true, attributeFilter: ["data-test-script-state"] });
-}"""
 
 
 def _expected(row: int, col: int, kernel=SHARPEN, mode="constant", stride=1, size=24) -> str:

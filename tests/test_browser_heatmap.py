@@ -18,22 +18,13 @@ from explorer import heatmap as hm
 from explorer import models
 from explorer.images import IMAGENET_MEAN, IMAGENET_STD, sample_images
 
-from .browser_kit import assert_no_exception, open_page, screenshot, wait_for_run
+from .browser_kit import COUNT_RUNS, assert_no_exception, open_page, screenshot, wait_for_run
 
 pytestmark = pytest.mark.browser
 
 MAIN = "[data-testid='stMain']"
 RANDOM = "resnet34, random weights: the map shows untrained filters"
 APP = "[data-testid='stApp']"
-
-# Counts the script runs the page starts (the app's state attribute turning to "running").
-COUNT_RUNS = """() => {
-  window.__runs = 0;
-  const app = document.querySelector("[data-testid='stApp']");
-  new MutationObserver(() => {
-    if (app.getAttribute("data-test-script-state") === "running") window.__runs += 1;
-  }).observe(app, { attributes: true, attributeFilter: ["data-test-script-state"] });
-}"""
 
 
 def choose(pg, key: str, option: str) -> None:
