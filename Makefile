@@ -50,7 +50,8 @@ bench: $(VENV)/.installed-dev
 screenshots: browser
 	mkdir -p docs/screenshots
 	cp tests/screenshots/home.png tests/screenshots/augmentation.png tests/screenshots/convolution.png \
-	   tests/screenshots/train-finished.png tests/screenshots/heatmap.png docs/screenshots/
+	   tests/screenshots/convolution-presenter.png tests/screenshots/train-finished.png \
+	   tests/screenshots/heatmap.png docs/screenshots/
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache tests/screenshots
