@@ -34,6 +34,8 @@ from explorer.runview import Bar, epoch_table, failure_message, log_tail, progre
 # Reading runs needs no torch (explorer.train loads its loop lazily): a status check stays cheap.
 from explorer.train.events import (
     FINAL_EVENTS,
+    READY_FILE,
+    STOP_FILE,
     BatchEvent,
     CheckpointEvent,
     EndEvent,
@@ -259,13 +261,9 @@ def _launch(run_id: str) -> None:
     argv = train_argv(run_dir / "config.json", run_dir, nprocs)
     # EXPLORER_JOB tells the trainer it is a queued job: as it exits it hands the lock over.
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "EXPLORER_JOB": run_id}
-    # SIGTERM is ignored until the trainer installs its handler (which then also looks for
-    # stop_requested), so a Stop during Python's start-up still ends the run as "stopped" and
-    # hands the lock over instead of killing it silently.
-    guarded = ["/bin/sh", "-c", 'trap "" TERM; exec "$@"', "sh", *argv]
     with open(run_dir / "log", "wb") as log:
         proc = subprocess.Popen(
-            guarded,
+            argv,
             cwd=paths.REPO,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -333,9 +331,13 @@ def start(config: TrainConfig, owner: str | None = None, nprocs: int = 1) -> str
 
 
 def stop(owner: str | None = None, admin: str | None = None) -> str | None:
-    """Ask the running job to stop: SIGTERM to its process group.
+    """Ask the running job to stop: a stop file, and SIGTERM to its process group.
 
-    The trainer finishes the current batch, saves a checkpoint, writes a "stopped" event and exits.
+    The trainer finishes the current batch, saves a checkpoint, writes a "stopped" event and exits
+    (handing the lock to the next queued job). A trainer still starting up, before its handler is
+    installed, would die of the signal without handing over; it is sent only once the trainer has
+    written READY_FILE, and the trainer reads STOP_FILE after writing it, so whichever comes
+    first, the request is seen.
 
     Returns:
         The stopped job's run id, or None when no job was running.
@@ -349,8 +351,9 @@ def stop(owner: str | None = None, admin: str | None = None) -> str | None:
     _check_control(lock["run_id"], owner, admin, "stop")
     run_dir = paths.runs_dir() / lock["run_id"]
     try:
-        (run_dir / "stop_requested").write_text(str(time.time()))
-        os.killpg(lock["pid"], signal.SIGTERM)
+        (run_dir / STOP_FILE).write_text(str(time.time()))
+        if (run_dir / READY_FILE).exists():
+            os.killpg(lock["pid"], signal.SIGTERM)
     except (ProcessLookupError, FileNotFoundError):
         return None
     return lock["run_id"]
@@ -526,7 +529,7 @@ def status(run_id: str | None = None) -> JobStatus | None:
         if final is None and not job:
             st.state = "running" if st.start else "starting"  # launched by hand, not by start()
             return st
-        if final is None and (run_dir / "stop_requested").exists():
+        if final is None and (run_dir / STOP_FILE).exists():
             st.state = "stopped"  # stopped before the trainer could catch the signal (start-up)
             return st
         st.state = "failed"

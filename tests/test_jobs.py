@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -282,6 +283,36 @@ def test_jobs_queue_run_one_after_another_and_only_owners_stop_or_cancel(
     wait_for(lambda: jobs.current() is None, 30)
     states = {r["run_id"]: r["state"] for r in jobs.list_runs()}
     assert states == {first: "stopped", second: "done", third: "cancelled"}
+
+
+def test_stop_signals_only_a_trainer_that_can_catch_the_signal(home: Path, monkeypatch) -> None:
+    # A trainer still starting up has no SIGTERM handler: the signal would kill it before it
+    # could hand the lock to the next queued job (CI once saw the queue stall that way). Until it
+    # writes its ready file, a stop only leaves the stop file, which the trainer reads next.
+    sent: list[tuple[int, int]] = []
+    monkeypatch.setattr(jobs.os, "killpg", lambda pid, sig: sent.append((pid, sig)))
+    run = home / "runs" / "starting"
+    run.mkdir(parents=True)
+    # This test process stands in for the trainer (a live pid).
+    (home / "runs" / jobs.LOCK_NAME).write_text(
+        json.dumps({"run_id": "starting", "pid": os.getpid()})
+    )
+    assert jobs.stop() == "starting"
+    assert sent == [] and (run / tr.events.STOP_FILE).exists()
+    (run / tr.events.READY_FILE).write_text(str(os.getpid()))
+    assert jobs.stop() == "starting"
+    assert sent == [(os.getpid(), signal.SIGTERM)]
+    (home / "runs" / jobs.LOCK_NAME).unlink()  # nothing for the fixture to stop
+
+
+def test_a_stop_before_the_trainer_is_ready_still_ends_it_as_stopped(home: Path) -> None:
+    for _ in range(3):  # stopped at once: at start-up, before the handler exists
+        run_id = jobs.start(slow_tiny())
+        assert jobs.stop() == run_id
+        wait_for(lambda: jobs.current() is None, 120)
+        st = jobs.status(run_id)
+        assert st.state == "stopped", st.log_tail
+        assert (home / "runs" / run_id / tr.events.READY_FILE).exists()
 
 
 def test_without_an_admin_token_anyone_may_stop_or_cancel(home: Path, monkeypatch) -> None:

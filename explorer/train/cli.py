@@ -23,7 +23,7 @@ import torch
 
 from explorer.padding import PADDING_MODES
 from explorer.train.config import RECIPES, TrainConfig, recipe
-from explorer.train.events import Event, format_time
+from explorer.train.events import READY_FILE, STOP_FILE, Event, format_time
 from explorer.train.loop import error_kind, fit
 
 
@@ -199,13 +199,6 @@ def _run(argv: Sequence[str] | None, stop: threading.Event | None) -> int:
     stop = stop or threading.Event()
     run_dir = args.run_dir or paths.runs_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.name}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    if (run_dir / "stop_requested").exists():
-        stop.set()  # explorer.jobs asked before this process could catch the signal
-    cfg_path = run_dir / "config.json"
-    if not cfg_path.exists():
-        cfg_path.write_text(json.dumps(cfg.to_dict(), indent=2))
-    if cfg.cpu_threads > 0:
-        torch.set_num_threads(cfg.cpu_threads)  # the CLI owns its process, so this is its choice
 
     def _request_stop(signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
@@ -214,6 +207,17 @@ def _run(argv: Sequence[str] | None, stop: threading.Event | None) -> int:
 
     signal.signal(signal.SIGTERM, _request_stop)
     signal.signal(signal.SIGINT, _request_stop)
+    # explorer.jobs signals a job only once this file exists, and writes its stop file before
+    # looking: written first and read second here, one of the two always sees the other's.
+    if os.environ.get("EXPLORER_JOB") and os.environ.get("RANK", "0") == "0":
+        (run_dir / READY_FILE).write_text(str(os.getpid()))
+    if (run_dir / STOP_FILE).exists():
+        stop.set()  # asked to stop before the handler was there to catch it
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.exists():
+        cfg_path.write_text(json.dumps(cfg.to_dict(), indent=2))
+    if cfg.cpu_threads > 0:
+        torch.set_num_threads(cfg.cpu_threads)  # the CLI owns its process, so this is its choice
     try:
         if args.download and cfg.data == "pets":
             from explorer import data

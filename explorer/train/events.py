@@ -14,6 +14,11 @@ from typing import Any, Literal, NotRequired, TextIO, TypedDict, cast
 
 ErrorKind = Literal["oom", "dataset", "weights", "input", "rank", "internal"]
 FINAL_EVENTS = ("done", "stopped", "error")
+# How explorer.jobs stops a trainer without a race against its start-up: the trainer writes
+# READY_FILE once its SIGTERM handler is installed and then reads STOP_FILE; jobs.stop writes
+# STOP_FILE and then signals only if READY_FILE exists.
+STOP_FILE = "stop_requested"
+READY_FILE = "signals_ready"
 
 
 class StatusEvent(TypedDict):
