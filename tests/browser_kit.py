@@ -7,6 +7,8 @@ free port, with EXPLORER_HOME in a temporary folder, and a fresh browser context
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +59,37 @@ def wait_for_widgets(pg, timeout_ms: int = 60_000) -> None:
 def assert_no_exception(pg) -> None:
     boxes = pg.locator("[data-testid='stException']")
     assert boxes.count() == 0, boxes.first.inner_text()
+
+
+WARNING = "[data-testid='stAlertContentWarning']"
+
+
+def warnings(pg, has_text: str | None = None, main_only: bool = True):
+    """The warning boxes of the main area (or the whole page), optionally those with `has_text`."""
+    where = f"[data-testid='stMain'] {WARNING}" if main_only else WARNING
+    return pg.locator(where, has_text=has_text) if has_text else pg.locator(where)
+
+
+def one_warning(pg, has_text: str | None = None) -> str:
+    """The text of the page's one main-area warning (a bad link gets exactly one sentence)."""
+    boxes = warnings(pg, has_text)
+    assert boxes.count() == 1, [boxes.nth(i).inner_text() for i in range(boxes.count())]
+    return boxes.first.inner_text()
+
+
+@contextmanager
+def fresh_page(browser, url: str) -> Iterator:
+    """`url` opened in a new browser context (no cookies, no session state: a link someone was
+    sent), once its script run has ended; the context is closed afterwards."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1600})
+    try:
+        pg = ctx.new_page()
+        pg.set_default_timeout(120_000)
+        pg.goto(url)
+        wait_for_run(pg)
+        yield pg
+    finally:
+        ctx.close()
 
 
 def open_page(pg, title: str) -> None:

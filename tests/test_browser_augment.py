@@ -16,7 +16,15 @@ import torch
 
 from explorer import augment as aug
 
-from .browser_kit import assert_no_exception, open_page, screenshot, wait_for_run
+from .browser_kit import (
+    assert_no_exception,
+    fresh_page,
+    one_warning,
+    open_page,
+    screenshot,
+    wait_for_run,
+    warnings,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -170,27 +178,18 @@ def test_settings_survive_home_and_back_and_a_copied_link_opens_them(page, brows
     assert _tiles(pg) == tiles  # the same draw, pixel for pixel
     assert_no_exception(pg)
 
-    fresh = browser.new_context(viewport={"width": 1400, "height": 1600})
-    try:
-        other = fresh.new_page()
-        other.set_default_timeout(120_000)
-        other.goto(url)
-        wait_for_run(other)
+    with fresh_page(browser, url) as other:
         _eventually(other, lambda: _check_settings(other))
         assert [c for _, c in _tiles(other)] == [c for _, c in tiles]
         assert_no_exception(other)
-        assert other.locator("[data-testid='stAlertContentWarning']").count() == 0
-    finally:
-        fresh.close()
+        assert warnings(other, main_only=False).count() == 0
 
 
 def test_a_bad_link_opens_with_defaults_and_one_sentence(page, server):
     pg = page
     pg.goto(f"{server}/augment?max_rotate=abc&size=65&max_zoom=1.5")
     wait_for_run(pg)
-    warnings = pg.locator("[data-testid='stMain'] [data-testid='stAlertContentWarning']")
-    assert warnings.count() == 1
-    text = warnings.first.inner_text()
+    text = one_warning(pg)
     assert "max_rotate=abc" in text and "size=65" in text
     assert _slider_value(pg, "augment_max_rotate") == 20.0  # the lesson's default
     assert _slider_value(pg, "augment_max_zoom") == 1.5  # the good value is kept

@@ -18,9 +18,12 @@ from .browser_kit import (
     COUNT_RUNS,
     SHOTS,
     assert_no_exception,
+    fresh_page,
+    one_warning,
     open_page,
     screenshot,
     wait_for_run,
+    warnings,
 )
 
 pytestmark = pytest.mark.browser
@@ -213,18 +216,11 @@ def test_settings_survive_home_and_back_and_a_link_opens_them(page, browser):
     assert _where(pg) == (3, 5) and _sum(pg) == want[1]
     url = pg.url
 
-    fresh = browser.new_context(viewport={"width": 1400, "height": 1600})
-    try:
-        other = fresh.new_page()
-        other.set_default_timeout(120_000)
-        other.goto(url)
-        wait_for_run(other)
+    with fresh_page(browser, url) as other:
         _eventually(other, lambda: _assert_metric(other, want))
         assert _where(other) == (3, 5) and _sum(other) == want[1]
-        assert other.locator("[data-testid='stAlertContentWarning']").count() == 0
+        assert warnings(other, main_only=False).count() == 0
         assert_no_exception(other)
-    finally:
-        fresh.close()
 
 
 def _assert_metric(pg, want: tuple[str, str]) -> None:
@@ -235,9 +231,7 @@ def test_a_bad_link_opens_with_defaults_and_one_sentence(page, server):
     pg = page
     pg.goto(f"{server}/convolve?stride=9&k00=abc&padding=border&grid_size=99")
     wait_for_run(pg)
-    warnings = pg.locator("[data-testid='stMain'] [data-testid='stAlertContentWarning']")
-    assert warnings.count() == 1
-    text = warnings.first.inner_text()
+    text = one_warning(pg)
     assert all(p in text for p in ("stride=9", "k00=abc", "grid_size=99")), text
     # Defaults where the link was bad, the good setting (border) kept.
     assert _metric(pg) == ("Output at row 0, column 0", _expected(0, 0, mode="replicate"))

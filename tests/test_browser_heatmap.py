@@ -18,7 +18,15 @@ from explorer import heatmap as hm
 from explorer import models
 from explorer.images import IMAGENET_MEAN, IMAGENET_STD, sample_images
 
-from .browser_kit import COUNT_RUNS, assert_no_exception, open_page, screenshot, wait_for_run
+from .browser_kit import (
+    COUNT_RUNS,
+    assert_no_exception,
+    fresh_page,
+    one_warning,
+    open_page,
+    screenshot,
+    wait_for_run,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -192,25 +200,18 @@ def test_settings_survive_home_and_back_and_a_copied_link(page, browser):
     params = url_params(page)
     assert params["layer"] == "0.5" and params["size"] == "224" and params["view"] == "Channels"
 
-    fresh = browser.new_context(viewport={"width": 1400, "height": 1600})
-    try:
-        other = fresh.new_page()
-        other.set_default_timeout(120_000)
-        other.goto(page.url)
-        wait_for_run(other)
+    with fresh_page(browser, page.url) as other:
         assert shown(other, "heatmap_layer") == "m[0][5]: layer2 (stride 8)"
         assert shown(other, "heatmap_size") == "224"
         assert shapes(other) == shapes(page)
         assert other.locator(".st-key-heatmap_channels").get_by_text("Channel 0").count() == 1
         assert_no_exception(other)
-    finally:
-        fresh.close()
 
 
 def test_a_bad_link_opens_with_defaults_and_a_sentence(page, server):
     page.goto(f"{server}/heatmap?layer=9.9&size=banana&view=Nope&channel=-4")
     wait_for_run(page)
-    warning = page.locator(MAIN).get_by_text("could not be used").inner_text()
+    warning = one_warning(page, has_text="could not be used")
     for name in ("layer=9.9", "size=banana", "view=Nope", "channel=-4"):
         assert name in warning
     assert "torch.Size([512, 11, 11])" in shapes(page) or "torch.Size([512, 7, 7])" in shapes(page)

@@ -11,7 +11,15 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from .browser_kit import assert_no_exception, open_page, screenshot, wait_for_run
+from .browser_kit import (
+    assert_no_exception,
+    fresh_page,
+    one_warning,
+    open_page,
+    screenshot,
+    wait_for_run,
+    warnings,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -158,7 +166,7 @@ def set_form(pg) -> None:
 
 def link_warnings(pg):
     """The warnings about a link (a stopped run's warning in the live view is not one)."""
-    return pg.locator(f"{MAIN} [data-testid='stAlertContentWarning']", has_text="this link")
+    return warnings(pg, has_text="this link")
 
 
 def check_form(pg) -> None:
@@ -183,25 +191,16 @@ def test_form_survives_home_and_back_and_a_copied_link_opens_it(page, browser):
     assert page.url == url
     assert_no_exception(page)
 
-    fresh = browser.new_context(viewport={"width": 1400, "height": 1600})
-    try:
-        other = fresh.new_page()
-        other.set_default_timeout(120_000)
-        other.goto(url)
-        wait_for_run(other)
+    with fresh_page(browser, url) as other:
         check_form(other)
         assert link_warnings(other).count() == 0
         assert_no_exception(other)
-    finally:
-        fresh.close()
 
 
 def test_a_bad_link_opens_the_defaults_with_one_sentence(page, server):
     page.goto(f"{server}/train?recipe=fastest&batch_size=abc&stages=1,2&name=ok-name")
     wait_for_run(page)
-    warnings = link_warnings(page)
-    assert warnings.count() == 1
-    text = warnings.first.inner_text()
+    text = one_warning(page, has_text="this link")
     assert all(p in text for p in ("recipe=fastest", "batch_size=abc", "stages=1,2")), text
     assert page.locator(".st-key-train_recipe input[role='combobox']").input_value() == "lesson"
     assert page.locator(".st-key-train_batch_size input").input_value() == "64"
@@ -243,13 +242,6 @@ def test_an_edited_stages_table_survives_home_and_back_and_opens_from_its_link(p
     assert stage_cells(page) == edited  # the edit, not the recipe's table
     assert page.url == url
 
-    fresh = browser.new_context(viewport={"width": 1400, "height": 1600})
-    try:
-        other = fresh.new_page()
-        other.set_default_timeout(120_000)
-        other.goto(url)
-        wait_for_run(other)
+    with fresh_page(browser, url) as other:
         assert stage_cells(other) == edited
         assert_no_exception(other)
-    finally:
-        fresh.close()
