@@ -19,7 +19,9 @@ from torch import Tensor, nn
 
 from explorer.errors import UserError
 
-MAX_SHAPES_PIXELS = 80_000_000  # n_shapes × side² a run's shapes may need to be made again here
+# Rebuilding a shapes run's validation split makes only those images, but draws the noise of all
+# of them (a third of the images, float32): n_shapes × side² bounds that draw (~0.5 GB).
+MAX_SHAPES_PIXELS = 400_000_000
 TOP_K = 9  # top losses kept (a 3 × 3 grid, as fastai's plot_top_losses(9))
 CACHE_VERSION = 1  # bump when what interpret.* holds changes
 
@@ -78,16 +80,15 @@ def validation_set(config: Mapping[str, Any]) -> ValidSet:
                 f"This run's {cfg.n_shapes} shapes at {side} px are too many to make again here; "
                 "interpret a run with fewer or smaller shapes."
             )
-        sd = data.make_shapes(cfg.n_shapes, size=side, seed=cfg.seed)
-        _, valid = data.split_indices(len(sd.labels), valid_pct=cfg.valid_pct, seed=cfg.seed)
-        idx = torch.as_tensor(valid, dtype=torch.int64)
+        _, valid = data.split_indices(cfg.n_shapes, valid_pct=cfg.valid_pct, seed=cfg.seed)
+        sd = data.make_shapes(cfg.n_shapes, size=side, seed=cfg.seed, only=valid)
         return ValidSet(
             classes=list(sd.classes),
-            labels=sd.labels[idx].tolist(),
+            labels=sd.labels.tolist(),
             size=size,
             side=side,
-            images=sd.images[idx],
-            boxes=sd.boxes[idx],
+            images=sd.images,
+            boxes=sd.boxes,
         )
     if cfg.data == "pets":
         items = data.pets_items()

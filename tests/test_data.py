@@ -246,6 +246,18 @@ def test_make_shapes_shapes_and_determinism(shapes):
     assert data.make_shapes(0, size=32).images.shape == (0, 3, 32, 32)
 
 
+def test_make_shapes_only_makes_those_images_of_the_same_set(shapes):
+    # A run's validation split is made again without the whole set: the same pixels, boxes,
+    # masks and labels as indexing all 60, in the order asked (noise backgrounds among them).
+    for only in ([0], [59, 3, 17, 3], list(range(1, 60, 4)), []):
+        part = data.make_shapes(60, size=48, seed=5, only=only)
+        idx = torch.as_tensor(only, dtype=torch.int64)
+        for name in ("images", "labels", "boxes", "masks"):
+            assert torch.equal(getattr(part, name), getattr(shapes, name)[idx]), (only, name)
+    with pytest.raises(ValueError, match="index the 60 images"):
+        data.make_shapes(60, size=48, seed=5, only=[60])
+
+
 def test_make_shapes_boxes_tightly_contain_the_object(shapes):
     for i in range(len(shapes.labels)):
         img = shapes.images[i].to(torch.int32)

@@ -136,10 +136,10 @@ def validation_set(meta: Mapping[str, Any], n: int, size: int) -> tuple[Tensor, 
     if spec == "shapes":
         from explorer.shapes import make_shapes
 
-        sd = make_shapes(int(config.get("n_shapes", 2000)), size=size, seed=seed)
-        _, valid = data.split_indices(len(sd.labels), valid_pct, seed)
-        idx = torch.as_tensor(valid[:n], dtype=torch.int64)
-        return sd.images[idx], sd.labels[idx]
+        total = int(config.get("n_shapes", 2000))
+        _, valid = data.split_indices(total, valid_pct, seed)
+        sd = make_shapes(total, size=size, seed=seed, only=valid[:n])  # only the n it shows
+        return sd.images, sd.labels
     if spec == "pets":
         items = data.pets_items()
     else:
