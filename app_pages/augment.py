@@ -141,7 +141,7 @@ GROUPS: dict[str, tuple[str, list[Knob]]] = {
 KNOBS = [k for _, (_, knobs) in GROUPS.items() for k in knobs]
 PRESETS: dict[str, tuple[Callable[[], aug.AugSettings], str]] = {  # label: (maker, tooltip)
     "Lesson": (aug.AugSettings.lesson, "The lesson's get_transforms(max_rotate=20, ...)."),
-    "Defaults": (aug.AugSettings, "fastai v1's get_transforms() defaults."),
+    "fastai": (aug.AugSettings, "fastai v1's get_transforms() defaults."),  # fits at 1280 px
     "Off": (aug.AugSettings.off, "Every transform off: the centre crop only."),
 }
 

@@ -32,7 +32,7 @@ MAX_BATCH = 16  # pictures in a batch (and uploads decoded) at most
 Fits = Callable[[aug.AugSettings], None]  # the page's own range check for loaded settings
 B_PRESETS: dict[str, Callable[[], aug.AugSettings]] = {
     "Lesson": aug.AugSettings.lesson,
-    "Defaults": aug.AugSettings,
+    "fastai": aug.AugSettings,  # get_transforms() defaults
     "Off": aug.AugSettings.off,
 }
 
