@@ -15,6 +15,8 @@ from torch import Tensor
 from explorer.augment.params import AugParams
 from explorer.augment.settings import MAX_CUTOUT_HOLES, AugSettings
 
+_Fields = dict[str, Tensor]  # AugParams' fields as the steps below fill them in
+
 # rand_resize_crop tries this many (scale, ratio) pairs before falling back, like fastai
 RRC_TRIES = 8
 
@@ -43,28 +45,28 @@ class _Source:
         return torch.randint(0, hi, (self.n,), generator=self.generator)
 
 
-def _flips_and_affine(s: AugSettings, r: _Source, p: AugParams) -> None:
+def _flips_and_affine(s: AugSettings, r: _Source, p: _Fields) -> None:
     """flip_lr or dihedral, then rotate, zoom and symmetric warp (each its own p_affine coin)."""
     zero = torch.zeros(r.n, dtype=torch.float64)
     flip_on, dihedral_on, k = r.coin(s.p_flip), r.coin(s.p_dihedral), r.ints(8)
-    p.flip = flip_on & s.do_flip & (not s.flip_vert)
-    p.dihedral = torch.where(dihedral_on & s.do_flip & s.flip_vert, k, 0)
+    p["flip"] = flip_on & s.do_flip & (not s.flip_vert)
+    p["dihedral"] = torch.where(dihedral_on & s.do_flip & s.flip_vert, k, 0)
     rot_on, angle = r.coin(s.p_affine), _uniform(r.u(), -s.max_rotate, s.max_rotate)
-    p.angle = torch.where(rot_on, angle, zero)
+    p["angle"] = torch.where(rot_on, angle, zero)
     zoom_on, zoom, zrow, zcol = (
         r.coin(s.p_affine),
         _uniform(r.u(), s.min_zoom, s.max_zoom),
         r.u(),
         r.u(),
     )
-    p.zoom = torch.where(zoom_on, zoom, 1.0)
-    p.zoom_row = zrow if s.zoom_row is None else torch.full_like(zrow, s.zoom_row)
-    p.zoom_col = zcol if s.zoom_col is None else torch.full_like(zcol, s.zoom_col)
+    p["zoom"] = torch.where(zoom_on, zoom, 1.0)
+    p["zoom_row"] = zrow if s.zoom_row is None else torch.full_like(zrow, s.zoom_row)
+    p["zoom_col"] = zcol if s.zoom_col is None else torch.full_like(zcol, s.zoom_col)
     warp_on, warp = r.coin(s.p_affine), _uniform(r.u(4), -s.max_warp, s.max_warp)
-    p.warp = torch.where(warp_on[:, None], warp, 0.0)
+    p["warp"] = torch.where(warp_on[:, None], warp, 0.0)
 
 
-def _lighting(s: AugSettings, r: _Source, p: AugParams) -> None:
+def _lighting(s: AugSettings, r: _Source, p: _Fields) -> None:
     """get_transforms' lighting plus the extra brightness/contrast, combined in logit space."""
     m = s.max_lighting
     b_on, b = r.coin(s.p_lighting), _uniform(r.u(), 0.5 * (1 - m), 0.5 * (1 + m))
@@ -75,27 +77,27 @@ def _lighting(s: AugSettings, r: _Source, p: AugParams) -> None:
     c2_on, c2 = r.coin(s.p_contrast), _log_uniform(r.u(), 1 - m, 1 / (1 - m))
     # brightness adds in logit space, contrast multiplies there
     logit_b = torch.where(b_on, torch.logit(b), 0.0) + torch.where(b2_on, torch.logit(b2), 0.0)
-    p.brightness = torch.sigmoid(logit_b)
-    p.contrast = torch.where(c_on, c, 1.0) * torch.where(c2_on, c2, 1.0)
+    p["brightness"] = torch.sigmoid(logit_b)
+    p["contrast"] = torch.where(c_on, c, 1.0) * torch.where(c2_on, c2, 1.0)
 
 
-def _more_geometry(s: AugSettings, r: _Source, p: AugParams) -> None:
+def _more_geometry(s: AugSettings, r: _Source, p: _Fields) -> None:
     """squish, perspective_warp, tilt, skew and jitter."""
     zero = torch.zeros(r.n, dtype=torch.float64)
     sq_on, sq = r.coin(s.p_squish), _log_uniform(r.u(), 1 / s.max_squish, s.max_squish)
-    p.squish = torch.where(sq_on, sq, 1.0)
+    p["squish"] = torch.where(sq_on, sq, 1.0)
     mp = s.max_perspective
     pw_on, pw = r.coin(s.p_perspective), _uniform(r.u(4, 2), -mp, mp)
-    p.perspective = torch.where(pw_on[:, None, None], pw, 0.0)
-    t_on, t, p.tilt_dir = r.coin(s.p_tilt), _uniform(r.u(), -s.max_tilt, s.max_tilt), r.ints(4)
-    p.tilt = torch.where(t_on, t, zero)
-    k_on, k, p.skew_dir = r.coin(s.p_skew), _uniform(r.u(), -s.max_skew, s.max_skew), r.ints(8)
-    p.skew = torch.where(k_on, k, zero)
+    p["perspective"] = torch.where(pw_on[:, None, None], pw, 0.0)
+    t_on, t, p["tilt_dir"] = r.coin(s.p_tilt), _uniform(r.u(), -s.max_tilt, s.max_tilt), r.ints(4)
+    p["tilt"] = torch.where(t_on, t, zero)
+    k_on, k, p["skew_dir"] = r.coin(s.p_skew), _uniform(r.u(), -s.max_skew, s.max_skew), r.ints(8)
+    p["skew"] = torch.where(k_on, k, zero)
     j_on, j = r.coin(s.p_jitter), _uniform(r.u(), 0.0, s.max_jitter)
-    p.jitter = torch.where(j_on, j, zero)
+    p["jitter"] = torch.where(j_on, j, zero)
 
 
-def _crop_window(s: AugSettings, r: _Source, p: AugParams) -> None:
+def _crop_window(s: AugSettings, r: _Source, p: _Fields) -> None:
     """The crop window: its position, rand_resize_crop's size and shape, and the padding."""
     crow, ccol = r.u(), r.u()
     rrc_on = r.coin(s.p_resize_crop) & (s.max_resize_crop > 1)
@@ -105,26 +107,26 @@ def _crop_window(s: AugSettings, r: _Source, p: AugParams) -> None:
     fits = (w <= 1) & (h <= 1)
     first = torch.argmax(fits.to(torch.int8), dim=1, keepdim=True)  # first try that fits
     ok = fits.any(dim=1) & rrc_on
-    p.win_w = torch.where(ok, w.gather(1, first)[:, 0], 1.0)
-    p.win_h = torch.where(ok, h.gather(1, first)[:, 0], 1.0)
+    p["win_w"] = torch.where(ok, w.gather(1, first)[:, 0], 1.0)
+    p["win_h"] = torch.where(ok, h.gather(1, first)[:, 0], 1.0)
     random_pos = torch.full((r.n,), s.rand_crop) | ok
-    p.crop_row = torch.where(random_pos, crow, 0.5)
-    p.crop_col = torch.where(random_pos, ccol, 0.5)
-    p.pad = torch.where(r.coin(s.p_pad), float(s.pad), torch.zeros(r.n, dtype=torch.float64))
+    p["crop_row"] = torch.where(random_pos, crow, 0.5)
+    p["crop_col"] = torch.where(random_pos, ccol, 0.5)
+    p["pad"] = torch.where(r.coin(s.p_pad), float(s.pad), torch.zeros(r.n, dtype=torch.float64))
 
 
-def _pixel(s: AugSettings, r: _Source, p: AugParams) -> None:
+def _pixel(s: AugSettings, r: _Source, p: _Fields) -> None:
     """rgb_randomize and cutout (always MAX_CUTOUT_HOLES hole centres), then the noise seeds."""
-    rgb_on, p.rgb_channel, rgb = r.coin(s.p_rgb), r.ints(3), _uniform(r.u(), 0.0, s.max_rgb)
-    p.rgb_on = rgb_on & (s.max_rgb > 0)
-    p.rgb = torch.where(p.rgb_on, rgb, torch.zeros(r.n, dtype=torch.float64))
+    rgb_on, p["rgb_channel"], rgb = r.coin(s.p_rgb), r.ints(3), _uniform(r.u(), 0.0, s.max_rgb)
+    p["rgb_on"] = rgb_on & (s.max_rgb > 0)
+    p["rgb"] = torch.where(p["rgb_on"], rgb, torch.zeros(r.n, dtype=torch.float64))
     cut_on, holes = r.coin(s.p_cutout), r.ints(max(s.cutout_holes, 1)) + 1
-    p.cutout = r.u(MAX_CUTOUT_HOLES, 2)
+    p["cutout"] = r.u(MAX_CUTOUT_HOLES, 2)
     slots = torch.arange(MAX_CUTOUT_HOLES)[None, :]
-    p.cutout_on = (cut_on & (s.cutout_holes > 0))[:, None] & (slots < holes[:, None])
-    p.seed = torch.randint(0, 2**62, (r.n,), generator=r.generator)
+    p["cutout_on"] = (cut_on & (s.cutout_holes > 0))[:, None] & (slots < holes[:, None])
+    p["seed"] = torch.randint(0, 2**62, (r.n,), generator=r.generator)
     lo = s.cutout_size if s.cutout_size_min is None else s.cutout_size_min
-    p.cutout_size = _uniform(r.u(), lo, s.cutout_size)  # drawn last: added after the others
+    p["cutout_size"] = _uniform(r.u(), lo, s.cutout_size)  # drawn last: added after the others
 
 
 def draw(settings: AugSettings, n: int, generator: torch.Generator | None = None) -> AugParams:
@@ -143,7 +145,7 @@ def draw(settings: AugSettings, n: int, generator: torch.Generator | None = None
     """
     if n < 1:
         raise ValueError("Draw at least one sample.")
-    r, p = _Source(n, generator), AugParams.identity(n)
+    r, p = _Source(n, generator), _Fields()
     for step in (_flips_and_affine, _lighting, _more_geometry, _crop_window, _pixel):
         step(settings, r, p)
-    return p
+    return AugParams(**p)  # the steps set every field (no identity to build and overwrite)

@@ -101,6 +101,56 @@ def homography(orig: Tensor, targ: Tensor) -> Tensor:
     return torch.cat([h, torch.ones_like(h[:, :1])], dim=1).view(-1, 3, 3)
 
 
+def _flip_table() -> Tensor:
+    """flip_lr · dihedral k as 2×2 matrices, indexed [flip, k] (k's bits as in AugParams)."""
+    table = torch.zeros(2, 8, 2, 2, dtype=torch.float64)
+    for k in range(8):
+        dx, dy = (-1.0 if k & 1 else 1.0), (-1.0 if k & 2 else 1.0)
+        d = [[0.0, dx], [dy, 0.0]] if k & 4 else [[dx, 0.0], [0.0, dy]]  # bit 4 swaps the axes
+        table[0, k] = torch.tensor(d)
+        table[1, k] = torch.tensor([[-v for v in d[0]], d[1]])  # flip_lr mirrors x afterwards
+    return table
+
+
+_FLIPS = _flip_table()
+_BOTTOM = torch.tensor([[[0.0, 0.0, 1.0]]], dtype=torch.float64)  # an affine map's last row
+
+
+def _affine_rows(params: AugParams) -> Tensor:
+    """flip/dihedral · rotate · squish · zoom per sample: the top two rows of its 3×3 matrix.
+
+    Written out entry by entry (a few dozen ops on (n,) tensors whatever n is, instead of five
+    3×3 matrices built and multiplied: on the CPU each tiny op costs microseconds).
+
+    Shape:
+        AugParams(n) -> (n, 2, 3) float64
+    """
+    f64 = torch.float64
+    flips = _FLIPS.to(params.angle.device)[params.flip.long(), params.dihedral & 7]  # (n, 2, 2)
+    a = torch.deg2rad(params.angle.to(f64))
+    cos, sin = a.cos(), a.sin()
+    sq = params.squish.to(f64)
+    qx, qy = torch.where(sq <= 1, sq, 1.0), torch.where(sq <= 1, 1.0, 1 / sq)  # squish: one axis
+    rot_squish = torch.stack([cos * qx, -sin * qy, sin * qx, cos * qy], -1).view(-1, 2, 2)
+    lin = flips @ rot_squish
+    inv = 1 / params.zoom.to(f64)
+    # zoom: scale by 1/zoom about the focus, which stays where it was
+    focus = torch.stack([params.zoom_col, params.zoom_row], -1).to(f64) * 2 - 1
+    shift = (1 - inv)[:, None, None] * focus[:, :, None]  # (n, 2, 1)
+    return torch.cat([lin * inv[:, None, None], lin @ shift], dim=2)
+
+
+def _homogeneous(rows: Tensor, params: AugParams) -> Tensor:
+    """Two affine rows + (0, 0, 1), times the warps' homography where any sample warps.
+
+    Shape:
+        (n, 2, 3), AugParams(n) -> (n, 3, 3)
+    """
+    affine = torch.cat([rows, _BOTTOM.to(rows.device).expand(rows.shape[0], 1, 3)], dim=1)
+    warps = _warps(params)
+    return affine if warps is None else affine @ warps
+
+
 def square_matrices(params: AugParams) -> Tensor:
     """Each sample's geometry in the output square's own units (±1 = the crop's corners).
 
@@ -114,35 +164,7 @@ def square_matrices(params: AugParams) -> Tensor:
     Shape:
         AugParams(n) -> (n, 3, 3)
     """
-    n, dev, f64 = params.n, params.angle.device, torch.float64
-    k = params.dihedral
-    dx = torch.where(k & 1 > 0, -1.0, 1.0).to(f64)
-    dy = torch.where(k & 2 > 0, -1.0, 1.0).to(f64)
-    swap = k & 4 > 0
-    d = _eye(n, f64, dev)  # dihedral: mirror x and/or y, then maybe swap the axes
-    d[:, 0, 0] = torch.where(swap, 0.0, dx)
-    d[:, 0, 1] = torch.where(swap, dx, 0.0)
-    d[:, 1, 0] = torch.where(swap, dy, 0.0)
-    d[:, 1, 1] = torch.where(swap, 0.0, dy)
-    fl = _eye(n, f64, dev)
-    fl[:, 0, 0] = torch.where(params.flip, -1.0, 1.0).to(f64)
-
-    r = _eye(n, f64, dev)
-    a = torch.deg2rad(params.angle.to(f64))
-    r[:, 0, 0], r[:, 0, 1], r[:, 1, 0], r[:, 1, 1] = a.cos(), -a.sin(), a.sin(), a.cos()
-
-    q = _eye(n, f64, dev)
-    sq = params.squish.to(f64)
-    q[:, 0, 0] = torch.where(sq <= 1, sq, 1.0)
-    q[:, 1, 1] = torch.where(sq <= 1, 1.0, 1 / sq)
-
-    z = _eye(n, f64, dev)
-    inv = 1 / params.zoom.to(f64)
-    z[:, 0, 0] = z[:, 1, 1] = inv
-    z[:, 0, 2] = (1 - inv) * (2 * params.zoom_col.to(f64) - 1)
-    z[:, 1, 2] = (1 - inv) * (2 * params.zoom_row.to(f64) - 1)
-
-    return fl @ d @ r @ q @ z @ warp_matrices(params)
+    return _homogeneous(_affine_rows(params), params)
 
 
 def warp_matrices(params: AugParams) -> Tensor:
@@ -154,24 +176,38 @@ def warp_matrices(params: AugParams) -> Tensor:
     Shape:
         AugParams(n) -> (n, 3, 3)
     """
+    warps = _warps(params)
+    return _eye(params.n, torch.float64, params.angle.device) if warps is None else warps
+
+
+def _warps(params: AugParams) -> Tensor | None:
+    """`warp_matrices`, or None when no sample warps; solves only the kinds some sample uses.
+
+    Shape:
+        AugParams(n) -> (n, 3, 3) or None
+    """
     n, dev, f64 = params.n, params.angle.device, torch.float64
-    out = _eye(n, f64, dev)
-    active = (
-        params.warp.abs().sum(1)
-        + params.perspective.abs().sum((1, 2))
-        + params.tilt.abs()
-        + params.skew.abs()
-    ) > 0
-    if not active.any():
-        return out
+    sym, persp = params.warp.to(f64), params.perspective.to(f64)
+    tilt, skew = params.tilt.to(f64), params.skew.to(f64)
+    on = torch.stack([sym.abs().sum(1), persp.abs().sum((1, 2)), tilt.abs(), skew.abs()]) > 0
+    kinds = on.any(dim=1).tolist()  # (4,): which kinds any sample uses, one read
+    if not any(kinds):
+        return None
+    moves = []  # each used kind's corner displacements (n, 4, 2), in the order they compose
+    if kinds[0]:
+        moves.append((sym @ _SYM_DIRS.to(dev).view(4, 8)).view(n, 4, 2))
+    if kinds[1]:
+        moves.append(persp)
+    if kinds[2]:
+        moves.append(_TILT_DIRS.to(dev)[params.tilt_dir] * tilt[:, None, None])
+    if kinds[3]:
+        moves.append(_SKEW_DIRS.to(dev)[params.skew_dir] * skew[:, None, None])
     orig = _ORIG_PTS.to(dev)
-    sym = orig + torch.einsum("nk,kpc->npc", params.warp.to(f64), _SYM_DIRS.to(dev))
-    persp = orig + params.perspective.to(f64)
-    tilt = orig + _TILT_DIRS.to(dev)[params.tilt_dir] * params.tilt.to(f64)[:, None, None]
-    skew = orig + _SKEW_DIRS.to(dev)[params.skew_dir] * params.skew.to(f64)[:, None, None]
-    hs = homography(orig, torch.cat([sym, persp, tilt, skew])).view(4, n, 3, 3)
-    out = hs[3] @ hs[2] @ hs[1] @ hs[0]  # symmetric warp nearest the output tile
-    return torch.where(active[:, None, None], out, _eye(n, f64, dev))
+    hs = homography(orig, orig + torch.cat(moves)).view(len(moves), n, 3, 3)
+    out = hs[-1]  # skew · tilt · perspective · symmetric: the symmetric warp nearest the tile
+    for h in reversed(hs[:-1]):
+        out = out @ h
+    return torch.where(on.any(dim=0)[:, None, None], out, _eye(n, f64, dev))
 
 
 def matrices(params: AugParams, in_hw: tuple[int, int]) -> Tensor:
@@ -194,43 +230,53 @@ def matrices(params: AugParams, in_hw: tuple[int, int]) -> Tensor:
     h, w = in_hw
     if h < 2 or w < 2:
         raise ValueError("The picture must be at least 2×2 pixels.")
-    n, dev, f64 = params.n, params.angle.device, torch.float64
+    f64 = torch.float64
     pad = params.pad.to(f64)
     half = (min(h, w) + 2 * pad - 1) / 2  # half the crop square's side, pixel centre to centre
     hx, hy = half * params.win_w.to(f64), half * params.win_h.to(f64)
     cx = (w - 1) / 2 + (2 * params.crop_col.to(f64) - 1) * ((w - 1) / 2 + pad - hx)
     cy = (h - 1) / 2 + (2 * params.crop_row.to(f64) - 1) * ((h - 1) / 2 + pad - hy)
-    frame = _eye(n, f64, dev)  # square units -> input pixels -> input grid units
-    frame[:, 0, 0], frame[:, 0, 2] = hx * 2 / (w - 1), cx * 2 / (w - 1) - 1
-    frame[:, 1, 1], frame[:, 1, 2] = hy * 2 / (h - 1), cy * 2 / (h - 1) - 1
-    return frame @ square_matrices(params)
+    # the crop window: square units -> input pixels -> input grid units, a scale and a shift
+    scale = torch.stack([hx * 2 / (w - 1), hy * 2 / (h - 1)], -1)[:, :, None]  # (n, 2, 1)
+    offset = torch.stack([cx * 2 / (w - 1) - 1, cy * 2 / (h - 1) - 1], -1)  # (n, 2)
+    rows = _affine_rows(params) * scale
+    rows[:, :, 2] += offset
+    return _homogeneous(rows, params)
 
 
 def project(mats: Tensor, xs: Tensor, ys: Tensor, perspective: bool | None = None) -> Tensor:
     """Apply (n,3,3) homographies to the grid of points (xs[j], ys[i]) -> (n, len(ys), len(xs), 2).
 
-    The grid is separable, so each coordinate is a row term plus a column term: the result is
-    written in grid_sample's interleaved (x, y) layout by one broadcast multiply-add (no matmul,
-    no copy into place; a non-contiguous grid makes CPU grid_sample ~2× slower).
+    The grid is separable: each coordinate is ys[i] · slope + a column term, so all tiles' grids
+    (and their third coordinates) come from one batched matmul of [ys, 1] by per-sample
+    coefficients, written straight into grid_sample's interleaved (x, y) layout (a non-contiguous
+    grid makes CPU grid_sample ~2× slower), then one division. Eager broadcast multiply-adds over
+    the whole grid measured 3× slower on the CPU: broadcast operands defeat their vector loops.
     `perspective` says whether any bottom row differs from (0, 0, 1); pass it when known (a check
     on a GPU tensor would wait for the GPU).
+
+    Shape:
+        (n, 3, 3), (w,), (h,) -> (n, h, w, 2)
     """
     n, w, h = mats.shape[0], xs.shape[0], ys.shape[0]
     m = mats.to(xs.dtype)
-    col = ys.view(1, h, 1)
-    # xy[n, i, (j, c)] = ys[i] · M[c,1] + (M[c,2] + xs[j] · M[c,0])
-    row = torch.addcmul(m[:, :2, 2, None], m[:, :2, 0, None], xs)  # (n, 2, w)
-    row = row.transpose(1, 2).reshape(n, 1, 2 * w)
-    slope = m[:, None, :2, 1].expand(n, w, 2).reshape(n, 1, 2 * w)
-    xy = torch.addcmul(row, col, slope)  # (n, h, 2w)
     if perspective is None:
         perspective = bool((mats[:, 2, :2] != 0).any())
+    # col[n, c, j] = M[c,2] + xs[j] · M[c,0]: the column term of coordinate c (x, y, z)
+    col = torch.addcmul(m[:, :, 2, None], m[:, :, 0, None], xs)  # (n, 3, w)
+    rows = torch.stack([ys, torch.ones_like(ys)], dim=-1)  # (h, 2): [y_i, 1]
+    # xy[n, i, (j, c)] = y_i · M[c,1] + col[n, c, j]
+    coef = xs.new_empty(n, 2, w, 2)  # [n, (slope, column term), j, c]
+    coef[:, 0] = m[:, None, :2, 1]
+    coef[:, 1] = col[:, :2].transpose(1, 2)
+    xy = torch.matmul(rows, coef.view(n, 2, 2 * w))  # (n, h, 2w)
     if perspective:  # divide by the third coordinate, computed in the same layout
-        zrow = torch.addcmul(m[:, 2, 2, None], m[:, 2, 0, None], xs)  # (n, w)
-        zrow = zrow[:, :, None].expand(n, w, 2).reshape(n, 1, 2 * w)
-        # (one operand broadcast along the row at a time keeps the CPU loop vectorised)
-        z = zrow + col * m[:, 2, 1].view(n, 1, 1)
-        if _clamps_needed(zrow, row, slope, m[:, 2, 1], ys):
+        coef[:, 0] = m[:, None, 2:, 1]
+        coef[:, 1] = col[:, 2, :, None]
+        # (its own tensor, not a second half of xy's: one allocation of twice the size made
+        # the CPU allocator hand back fresh pages, and fault them in, on every call)
+        z = torch.matmul(rows, coef.view(n, 2, 2 * w))
+        if _clamps_needed(col, m[:, :, 1], ys):
             # points at or behind the horizon (z <= 0) go far outside the picture, into the padding
             xy.div_(z.clamp_(min=1e-6)).clamp_(-1e4, 1e4)
         else:
@@ -238,18 +284,21 @@ def project(mats: Tensor, xs: Tensor, ys: Tensor, perspective: bool | None = Non
     return xy.view(n, h, w, 2)
 
 
-def _clamps_needed(zrow: Tensor, row: Tensor, slope: Tensor, zslope: Tensor, ys: Tensor) -> bool:
+def _clamps_needed(col: Tensor, slope: Tensor, ys: Tensor) -> bool:
     """Whether a grid's division can meet z ≤ 1e-6 or give points beyond ±1e4, from bounds on the
-    small separable terms alone (z = zrow[j] + y·zslope, numerator = row[j] + y·slope[j]).
+    small separable terms alone (coordinate c = col[c, j] + y·slope[c], z is c = 2).
 
     On the CPU these bounds cost microseconds and spare two passes over the grid; on a GPU reading
     them would wait for the GPU, so there the clamps always run (they are cheap there).
+
+    Shape:
+        (n, 3, w), (n, 3), (h,) -> bool
     """
-    if zrow.device.type != "cpu":
+    if col.device.type != "cpu":
         return True
     y = float(ys.abs().max())
-    z_low = float((zrow.amin(dim=(1, 2)) - y * zslope.abs()).min())
-    top = float(row.abs().max()) + y * float(slope.abs().max())
+    z_low = float((col[:, 2].amin(dim=1) - y * slope[:, 2].abs()).min())
+    top = float(col[:, :2].abs().max()) + y * float(slope[:, :2].abs().max())
     return z_low <= 1e-6 or top / z_low > 1e4
 
 

@@ -49,17 +49,24 @@ def lighting(x: Tensor, brightness: Tensor, contrast: Tensor) -> Tensor:
 
 
 def lighting_on_logits_(logits: Tensor, brightness: Tensor, contrast: Tensor) -> Tensor:
-    """`lighting` on logits computed already, in place (a multiply, an add, a sigmoid).
+    """`lighting` on logits computed already, in place: (L + b) · c as L · c + b · c, a sigmoid.
+
+    On the CPU L · c + b · c is one fused multiply-add pass per sample with scalar operands (a
+    pass over the tiles fewer than a multiply then an add; per-sample operands broadcast in one
+    batched call run a scalar loop there, 5× slower). On a GPU it is a multiply and an add over
+    the batch: no per-sample calls, no reading the values back (and so it is under autograd).
 
     Shape:
         (n, C, H, W), (n,), (n,) -> (n, C, H, W), the same storage as `logits`
     """
     b = torch.logit(brightness.to(torch.float64))  # tiny: composed where the params live
     c = contrast.to(torch.float64)
+    if logits.device.type == "cpu" and not logits.requires_grad:  # out= cannot record a graph
+        for tile, ci, si in zip(logits, c.tolist(), (b * c).tolist(), strict=True):
+            torch.add(torch.tensor(si, dtype=tile.dtype), tile, alpha=ci, out=tile)
+        return torch.sigmoid_(logits)
     shift = to_device(b * c, logits.device, logits.dtype)[:, None, None, None]
     scale = to_device(c, logits.device, logits.dtype)[:, None, None, None]
-    # (L + b) · c as L · c + b · c: two passes, each vectorised on the CPU (a one-pass addcmul
-    # with two per-sample operands runs a scalar loop there, 5× slower)
     return torch.sigmoid_(logits.mul_(scale).add_(shift))
 
 
