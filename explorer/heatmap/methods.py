@@ -7,9 +7,15 @@ lesson's own map (mean over channels, no ReLU) stays in `maps.cam(..., "lesson")
 
 from __future__ import annotations
 
+import weakref
+from copy import deepcopy
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.fx.experimental.optimization import fuse as fx_fuse
+from torch.fx.proxy import TraceError
 
 from explorer.heatmap.hooks import evaluating, hooked
 from explorer.heatmap.maps import ClassIndexError, capture
@@ -141,6 +147,79 @@ def fast_dtype(device: torch.device | str) -> torch.dtype | None:
     return None
 
 
+_COPIES: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, nn.Module]] = weakref.WeakKeyDictionary()
+_FX_FAILURES = (TraceError, TypeError, RuntimeError, NotImplementedError, AttributeError)
+
+
+def _state_key(model: nn.Module) -> tuple | None:
+    """What the model's numbers are now: every parameter's and buffer's identity, device and
+    in-place version counter (an optimizer step, `load_state_dict` or BatchNorm's running
+    statistics bump it); None when a tensor has no counter (made under inference mode)."""
+    try:
+        return tuple(
+            (id(t), t.data_ptr(), t.dtype, t.device, t._version)
+            for t in (*model.parameters(), *model.buffers())
+        )
+    except RuntimeError:
+        return None
+
+
+def _bare_copy(model: nn.Module) -> nn.Module:
+    """A deep copy of the model without its hooks: a hook is someone else's (a torchcam
+    extractor's, a closed `hooked` block's) and must neither run in our passes nor be copied
+    (it may hold a lock, which cannot be)."""
+    memo: dict[int, Any] = {
+        id(v): type(v)()
+        for m in model.modules()
+        for name, v in vars(m).items()
+        if "hooks" in name and isinstance(v, dict)
+    }
+    return deepcopy(model, memo)
+
+
+def inference_copy(model: nn.Module) -> nn.Module:
+    """A copy of `model` for many inference passes of the same function: every BatchNorm after a
+    convolution folded into it (torch.fx's `fuse`: w·γ/σ and (b-μ)·γ/σ+β, so eval BatchNorm's
+    pass over every activation disappears) and the weights in channels-last layout (oneDNN's
+    fast convolution layout on CPU). Equal to the model up to float rounding; the model itself is
+    untouched. Kept per model until its weights change; a model fx cannot trace is copied as is.
+
+    Call it with the model in eval mode (`evaluating`): the copy keeps the mode it had.
+    """
+    key = _state_key(model)
+    cached = _COPIES.get(model)
+    if key is not None and cached is not None and cached[0] == key:
+        return cached[1]
+    try:
+        copy: nn.Module = fx_fuse(_bare_copy(model), inplace=True)
+    except _FX_FAILURES:  # data-dependent control flow, untraceable modules: no folding
+        copy = _bare_copy(model)
+    copy = copy.eval().to(memory_format=torch.channels_last)
+    for p in copy.parameters():
+        p.requires_grad_(False)
+    if key is not None:
+        _COPIES[model] = (key, copy)
+    return copy
+
+
+def unique_masks(acts: Tensor) -> tuple[Tensor, Tensor]:
+    """Score-CAM's masks at the layer's resolution, each distinct one once.
+
+    Channels whose min-max normalised maps are equal (every constant channel gives the all-zero
+    map; a sparse channel's map can equal another's) show the network the same masked image, so
+    one forward pass scores them all.
+
+    Returns:
+        (the distinct masks, index of each channel's mask among them).
+
+    Shape:
+        (C, h, w) -> (U, h, w), (C,)
+    """
+    masks = normalise_channels(acts.float())
+    flat, inverse = torch.unique(masks.flatten(1), dim=0, return_inverse=True)
+    return flat.view(-1, *masks.shape[1:]), inverse
+
+
 def score_weights(
     model: nn.Module,
     x: Tensor,
@@ -152,9 +231,10 @@ def score_weights(
     """Score-CAM's channel weights: softmax over channels of the class logit of x × mask_k.
 
     mask_k is channel k min-max normalised at the layer's resolution, then upsampled bilinearly to
-    the input (torchcam's order). The masked images go through the model in batches under
-    inference mode, in channels-last layout; channels that are constant (mask all 0) share one
-    forward pass.
+    the input (torchcam's order). What makes it faster than torchcam at full precision, each
+    exact up to float rounding: channels with the same mask share one pass (`unique_masks`); the
+    passes run through `inference_copy` (BatchNorm folded, channels-last) under inference mode;
+    each batch is written into one preallocated channels-last input.
 
     Args:
         model: the network.
@@ -168,26 +248,27 @@ def score_weights(
     Shape:
         x: (1, 3, H, W), acts: (C, h, w) -> (C,)
     """
-    masks_small = normalise_channels(acts.float())
-    c = masks_small.shape[0]
     device = next(model.parameters()).device
     x = x.to(device)
-    masks_small = masks_small.to(device)
-    scores = torch.empty(c, device=device)
-    constant = masks_small.flatten(1).amax(dim=1) == 0
-    live = (~constant).nonzero().flatten()
+    masks_small, inverse = unique_masks(acts.to(device))
+    n = masks_small.shape[0]
+    scores = torch.empty(n, device=device)
     autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
-    with evaluating(model, no_grad_params=False), torch.inference_mode(), autocast:
-        for chunk in live.split(batch_size):
-            masks = F.interpolate(
-                masks_small[chunk, None], size=x.shape[-2:], mode="bilinear", align_corners=False
-            )
-            # channels_last: oneDNN's faster convolution layout on CPU (about 1.2-1.3x here).
-            masked = (x * masks).contiguous(memory_format=torch.channels_last)
-            scores[chunk] = model(masked)[:, class_idx].float()
-        if bool(constant.any()):
-            scores[constant] = model(torch.zeros_like(x))[0, class_idx].float()
-    return scores.softmax(0)
+    with evaluating(model, no_grad_params=False):
+        net = inference_copy(model)  # outside inference mode: it may be kept for later calls
+    with torch.inference_mode():
+        buffer = torch.empty((min(batch_size, n), *x.shape[1:]), device=device, dtype=x.dtype)
+        buffer = buffer.contiguous(memory_format=torch.channels_last)
+        for lo in range(0, n, batch_size):
+            chunk = masks_small[lo : lo + batch_size, None]
+            if chunk.shape[-2:] != x.shape[-2:]:
+                chunk = F.interpolate(
+                    chunk, size=x.shape[-2:], mode="bilinear", align_corners=False
+                )
+            masked = torch.mul(x, chunk, out=buffer[: chunk.shape[0]])
+            with autocast:
+                scores[lo : lo + chunk.shape[0]] = net(masked)[:, class_idx].float()
+    return scores[inverse].softmax(0)
 
 
 def score_cam(
