@@ -20,7 +20,7 @@ import ui
 import ui.state
 from explorer import data, images, models
 from explorer import heatmap as hm
-from explorer.device import default_device
+from explorer.device import server_device
 from explorer.images import IMAGENET_MEAN, IMAGENET_STD
 from explorer.plots import heatmap as plots
 from ui import cellview, channels
@@ -67,9 +67,10 @@ OWN_SIZE = 0  # the input size not chosen yet: the model's own (a checkpoint's, 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def load_model(choice: str, stamp: float) -> tuple[nn.Module, dict]:
-    """(model on the default device in eval mode, info with classes/size/mean/std); `stamp`
-    changes when a checkpoint file is rewritten, so a retrained model is reloaded."""
-    device = default_device()
+    """(model on the server's device, the CPU, in eval mode; info with classes/size/mean/std),
+    one per server for every session; `stamp` changes when a checkpoint file is rewritten, so a
+    retrained model is reloaded."""
+    device = server_device()  # the server never initialises CUDA: the GPUs are the jobs'
     imagenet_stats = {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
     if choice == RANDOM:
         model = models.create_cnn("resnet34", data.PETS_BREEDS, seed=0).to(device).eval()

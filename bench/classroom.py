@@ -1,21 +1,29 @@
 """Benchmark: a classroom on one server. N simulated sessions (Playwright contexts in one Chromium,
 loopback only) each take a scripted tour against one `streamlit run app.py`: pick their own sample
 photo in the sidebar, nudge the augmentation's max-rotate slider by their own number of steps,
-hover the convolution stepper's output, switch the heatmap's layer. Then each goes back to the
-Augmentation page and checks it still sees its own photo and rotate value (cross-talk).
+hover the convolution stepper's output and click a cell, switch the heatmap's layer. Then each
+goes back to the Augmentation page and checks it still sees its own photo and rotate value
+(cross-talk).
 
-Reports, per N: p50/p95 interaction latency (from the action to the end of the script run it
-starts, polled on all sessions at once so they overlap on the server), server RSS (VmRSS of the
-server and its children from /proc) before and after, errors (stException count) and cross-talk.
-N = 1, 4, 8 by default (16 with --sixteen); one JSON line last.
+First one session tours the fresh server alone (the warm-up: torch, the models and the first
+results load; not timed, not counted; its own latencies are reported as `warmup_by_kind`), then the
+N sessions tour it together. Reports, per N: p50/p95/max interaction latency, over all and per
+kind of interaction (from the action to the end of the script run it starts, polled on all
+sessions at once so they overlap on the server; the stepper hover, which reruns nothing, until the
+browser shows the cell under the pointer), server RSS (VmRSS of the server and its children from
+/proc) idle, after the warm-up and at the end, errors (stException count) and cross-talk.
+`rss_growth_mb` is what the N sessions add to the warmed server (the target); from the idle server
+it is `rss_growth_from_idle_mb`. N = 1, 4, 8 by default (16 with --sixteen); one JSON line last.
 
-Run: .venv/bin/python bench/classroom.py [--sessions 1 4] [--sixteen] [--budget-s 900]
+Run: .venv/bin/python bench/classroom.py [--sessions 1 8] [--sixteen] [--cold] [--budget-s 900]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import statistics
 import sys
 import tempfile
@@ -30,10 +38,12 @@ DONE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 ROTATE = ".st-key-augment_max_rotate input[type='range']"
 STEPPER = ".st-key-convolve_stepper canvas.cs-output"
 LAYER = "m[0][5]: layer2 (stride 8)"
+POSITION = ".st-key-convolve_stepper .cs-pos"
+HOVER_TIMEOUT_S = 30
 
 
-def rss_mb(pid: int) -> float:
-    """VmRSS of `pid` and all its descendants, in MB."""
+def tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (from /proc)."""
     kids: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -41,10 +51,18 @@ def rss_mb(pid: int) -> float:
         except (OSError, IndexError, ValueError):
             continue
         kids.setdefault(ppid, []).append(int(stat.parent.name))
-    total, todo = 0, [pid]
+    out, todo = [], [pid]
     while todo:
         p = todo.pop()
+        out.append(p)
         todo += kids.get(p, [])
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    """VmRSS of `pid` and all its descendants, in MB."""
+    total = 0
+    for p in tree(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -52,6 +70,24 @@ def rss_mb(pid: int) -> float:
         except OSError:
             pass
     return round(total / 1024, 1)
+
+
+def cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system, with reaped children's) the processes have used so far."""
+    ticks = 0
+    for p in pids:
+        try:
+            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += sum(int(v) for v in f[11:15])  # utime, stime, cutime, cstime
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_split(server: int) -> tuple[float, float]:
+    """(CPU seconds of the server, of everything else this bench started: Chromium, Playwright)."""
+    ours = set(tree(server))
+    return cpu_s(list(ours)), cpu_s([p for p in tree(os.getpid()) if p not in ours])
 
 
 def settle(pages: list[Page], started: list[float], timeout_s: float = 180) -> list[float]:
@@ -69,12 +105,16 @@ def settle(pages: list[Page], started: list[float], timeout_s: float = 180) -> l
     return [d if d is not None else timeout_s for d in done]
 
 
-def step(pages: list[Page], action, latencies: list[float]) -> None:
+Latencies = list[tuple[str, float]]  # (interaction kind, seconds)
+
+
+def step(pages: list[Page], kind: str, action, latencies: Latencies) -> None:
+    """Every session does `action` at once; each one's time to the end of the run it started."""
     started = []
     for i, pg in enumerate(pages):
         started.append(time.monotonic())
         action(i, pg)
-    latencies += settle(pages, started)
+    latencies += [(kind, t) for t in settle(pages, started)]
 
 
 def open_page(pg: Page, title: str) -> None:
@@ -97,15 +137,42 @@ def errors(pages: list[Page]) -> int:
     return sum(pg.locator("[data-testid='stException']").count() for pg in pages)
 
 
-def tour(pages: list[Page], url: str) -> tuple[list[float], int, int, int]:
-    """Every session's scripted tour; (latencies, errors, sessions that saw another's state,
-    sessions whose own state was gone)."""
-    lat: list[float] = []
-    step(pages, lambda i, pg: pg.goto(url), lat)
-    step(pages, lambda i, pg: open_page(pg, "Augmentation"), lat)
+def hover(pages: list[Page], latencies: Latencies) -> None:
+    """The stepper follows the pointer in the browser (no rerun): time until its position label
+    shows the cell under the pointer, one session after another."""
+    for i, pg in enumerate(pages):
+        pg.locator(STEPPER).scroll_into_view_if_needed()  # a pointer off the viewport moves nothing
+        box = pg.locator(STEPPER).bounding_box()
+        if not box:
+            latencies.append(("stepper hover", HOVER_TIMEOUT_S))
+            continue
+        label = pg.locator(POSITION)
+        before = label.inner_text()
+        t0 = time.monotonic()
+        pg.mouse.move(box["x"] + box["width"] * (0.3 + 0.05 * i), box["y"] + box["height"] * 0.6)
+        # The label lives in the component's shadow DOM: poll it through Playwright's locator.
+        while label.inner_text() == before and time.monotonic() - t0 < HOVER_TIMEOUT_S:
+            time.sleep(0.005)
+        latencies.append(("stepper hover", min(time.monotonic() - t0, HOVER_TIMEOUT_S)))
+
+
+def click_stepper(i: int, pg: Page) -> None:
+    """Commit a cell (a fragment rerun on the server), each session its own one."""
+    pg.locator(STEPPER).scroll_into_view_if_needed()
+    box = pg.locator(STEPPER).bounding_box()
+    if box:
+        pg.mouse.click(box["x"] + box["width"] * (0.2 + 0.07 * i), box["y"] + box["height"] * 0.4)
+
+
+def tour(pages: list[Page], url: str) -> tuple[Latencies, int, int, int]:
+    """Every session's scripted tour; (kind-tagged latencies, errors, sessions that saw another's
+    state, sessions whose own state was gone)."""
+    lat: Latencies = []
+    step(pages, "first load", lambda i, pg: pg.goto(url), lat)
+    step(pages, "open Augmentation", lambda i, pg: open_page(pg, "Augmentation"), lat)
     names = sample_names(pages[0])
     mine = [names[i % len(names)] for i in range(len(pages))]
-    step(pages, lambda i, pg: pick_sample(pg, mine[i]), lat)
+    step(pages, "pick photo", lambda i, pg: pick_sample(pg, mine[i]), lat)
     start = float(pages[0].locator(ROTATE).first.input_value())
     rotate = [start + i + 1 for i in range(len(pages))]  # session i presses i + 1 times
 
@@ -114,27 +181,22 @@ def tour(pages: list[Page], url: str) -> tuple[list[float], int, int, int]:
         for _ in range(i + 1):
             pg.keyboard.press("ArrowRight")
 
-    step(pages, nudge, lat)
+    step(pages, "augmentation slider", nudge, lat)
     moved = [float(pg.locator(ROTATE).first.input_value()) for pg in pages]
     bad = errors(pages)
-    step(pages, lambda i, pg: open_page(pg, "Convolution"), lat)
-
-    def hover(i: int, pg: Page) -> None:
-        box = pg.locator(STEPPER).bounding_box()
-        if box:
-            pg.mouse.move(box["x"] + box["width"] * (0.2 + 0.05 * i % 0.6), box["y"] + 10)
-
-    step(pages, hover, lat)
+    step(pages, "open Convolution", lambda i, pg: open_page(pg, "Convolution"), lat)
+    hover(pages, lat)
+    step(pages, "stepper click", click_stepper, lat)
     bad += errors(pages)
-    step(pages, lambda i, pg: open_page(pg, "Heatmap"), lat)
+    step(pages, "open Heatmap", lambda i, pg: open_page(pg, "Heatmap"), lat)
 
     def layer(i: int, pg: Page) -> None:
         pg.locator(".st-key-heatmap_layer input[role='combobox']").click()
         pg.get_by_role("option", name=LAYER, exact=True).first.click()
 
-    step(pages, layer, lat)
+    step(pages, "heatmap layer", layer, lat)
     bad += errors(pages)
-    step(pages, lambda i, pg: open_page(pg, "Augmentation"), lat)
+    step(pages, "back to Augmentation", lambda i, pg: open_page(pg, "Augmentation"), lat)
     crossed = lost = 0
     for i, pg in enumerate(pages):
         sample = pg.locator(".st-key-sidebar_sample input[role='combobox']").input_value()
@@ -152,33 +214,63 @@ def tour(pages: list[Page], url: str) -> tuple[list[float], int, int, int]:
     return lat, bad + errors(pages), crossed, lost
 
 
-def one_class(n: int, pw) -> dict:
+def quantiles(values: list[float]) -> dict[str, float]:
+    """p50, p95 (nearest rank) and max of some latencies, in seconds."""
+    v = sorted(values)
+    p95 = v[min(len(v) - 1, math.ceil(0.95 * len(v)) - 1)]
+    return {
+        "p50_s": round(statistics.median(v), 3),
+        "p95_s": round(p95, 3),
+        "max_s": round(v[-1], 3),
+    }
+
+
+def new_page(browser) -> Page:
+    return browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+
+
+def one_class(n: int, pw, warm: bool = True) -> dict:
+    """One server, N sessions touring it at once. With `warm`, one session first tours it alone
+    (not timed, not counted), so the growth measured is what the N sessions add, not torch and
+    the first models loading; the growth from the idle server is reported too."""
     home = tempfile.mkdtemp(prefix="classroom-")
     proc, url = serve(home)
     browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
     try:
         rss0 = rss_mb(proc.pid)  # the idle server (torch and the models not loaded yet)
-        pages = [browser.new_context(viewport={"width": 1280, "height": 900}).new_page()]
-        pages += [
-            browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            for _ in range(n - 1)
-        ]
-        t0 = time.monotonic()
+        warm_lat: Latencies = []
+        if warm:
+            first = new_page(browser)
+            warm_lat = tour([first], url)[0]
+            first.context.close()
+        rss_warm = rss_mb(proc.pid)
+        pages = [new_page(browser) for _ in range(n)]
+        t0, (server0, browser0) = time.monotonic(), cpu_split(proc.pid)
         lat, bad, crossed, lost = tour(pages, url)
-        rss1 = rss_mb(proc.pid)
-        lat.sort()
+        rss1, (server1, browser1) = rss_mb(proc.pid), cpu_split(proc.pid)
+        kinds: dict[str, list[float]] = {}
+        for kind, t in lat:
+            kinds.setdefault(kind, []).append(t)
         return {
             "sessions": n,
             "interactions": len(lat),
-            "p50_s": round(statistics.median(lat), 3),
-            "p95_s": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 3),
+            **quantiles([t for _, t in lat]),
             "errors": bad,
             "cross_talk": crossed,
             "state_lost": lost,
-            "rss_start_mb": rss0,
+            "warmed": warm,
+            "rss_idle_mb": rss0,
+            "rss_warm_mb": rss_warm,
             "rss_end_mb": rss1,
-            "rss_growth_mb": round(rss1 - rss0, 1),
+            "rss_growth_mb": round(rss1 - rss_warm, 1),  # the target: what the sessions add
+            "rss_growth_from_idle_mb": round(rss1 - rss0, 1),
             "wall_s": round(time.monotonic() - t0, 1),
+            # Where the 2 cores went during the timed tour (the rest: other processes).
+            "server_cpu_s": round(server1 - server0, 1),
+            "browser_cpu_s": round(browser1 - browser0, 1),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
+            "by_kind": {k: quantiles(v) for k, v in kinds.items()},
+            "warmup_by_kind": {k: round(t, 3) for k, t in warm_lat},
         }
     finally:
         browser.close()
@@ -191,6 +283,9 @@ def main() -> None:
     p.add_argument("--sessions", type=int, nargs="+", default=[1, 4, 8])
     p.add_argument("--sixteen", action="store_true", help="also N = 16")
     p.add_argument("--budget-s", type=float, default=900, help="start no new N after this")
+    p.add_argument(
+        "--cold", action="store_true", help="no warm-up tour: time the server's very first runs"
+    )
     args = p.parse_args()
     counts = args.sessions + ([16] if args.sixteen else [])
     if any(not 1 <= n <= MAX_SESSIONS for n in counts):
@@ -201,7 +296,7 @@ def main() -> None:
             if time.monotonic() - t0 > args.budget_s:
                 print(f"budget spent: N = {n} not run", file=sys.stderr)
                 break
-            results.append(one_class(n, pw))
+            results.append(one_class(n, pw, warm=not args.cold))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     print(json.dumps({"bench": "classroom", "results": results}))
 

@@ -7,9 +7,11 @@ Linux-first: /proc tells zombies and reused pids apart; elsewhere `os.kill(pid, 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 
@@ -54,18 +56,42 @@ def pid_alive(pid: int | None, ticks: int | None = None) -> bool:
     return True
 
 
+_GPU_LOCK = threading.Lock()  # the first runs of several sessions start one child, not one each
+_GPU_CODE = (
+    "import json, torch; n = torch.cuda.device_count(); "
+    "print(json.dumps([torch.cuda.get_device_name(i) for i in range(n)]))"
+)
+
+
 @functools.cache
-def gpu_count() -> int:
-    """CUDA devices on this machine, asked of a short-lived child process.
+def gpu_names() -> tuple[str, ...]:
+    """The names of this machine's CUDA devices (empty: none), asked of a short-lived child.
 
     The server never touches CUDA itself (the jobs own the GPUs; even counting devices in-process
-    can initialise the driver there), so a child imports torch and answers once per server.
+    initialises the driver there), so a child imports torch and answers once per server process.
+    A child that fails or hangs counts as no GPU. Sessions whose first runs ask at once wait for
+    the one child (the lock, then the inner cache) instead of starting one each.
     """
-    code = "import torch; print(torch.cuda.device_count())"
+    with _GPU_LOCK:
+        return _child_gpu_names()
+
+
+@functools.cache
+def _child_gpu_names() -> tuple[str, ...]:
     try:
         out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+            [sys.executable, "-c", _GPU_CODE],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
         )
-        return int(out.stdout.strip().splitlines()[-1])
+        return tuple(str(n) for n in json.loads(out.stdout.strip().splitlines()[-1]))
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
-        return 0
+        return ()
+
+
+@functools.cache
+def gpu_count() -> int:
+    """CUDA devices on this machine, asked of a child process (see `gpu_names`)."""
+    return len(gpu_names())
