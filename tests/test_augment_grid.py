@@ -239,3 +239,21 @@ def test_apply_lights_in_place_and_returns_the_formula():
     assert got.is_contiguous() and got.shape == (9, 3, 12, 12)
     want = _lighting_f64(tiles, p.brightness, p.contrast)
     torch.testing.assert_close(got.to(F64), want, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("clamp", [False, True])
+def test_tile_by_tile_and_batched_projections_agree(clamp):
+    # the CPU runs tile by tile, a GPU batched: the same numbers either way, clamps included
+    from explorer.augment.geometry import _project_batched, _project_tile_by_tile
+
+    g = torch.Generator().manual_seed(8)
+    rows = torch.stack([torch.linspace(-1, 1, 9), torch.ones(9)], -1)
+    coef = torch.randn(2, 5, 2, 14, generator=g)
+    coef[1, :, 1] += 0.5 if clamp else 4.0  # z crosses the horizon only in the clamped case
+    a = _project_tile_by_tile(rows, coef, clamp)
+    b = _project_batched(rows, coef, clamp)
+    torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+    if clamp:
+        assert a.abs().max() == 1e4  # points behind the horizon went far into the padding
+    else:
+        torch.testing.assert_close(a, (rows @ coef[0]) / (rows @ coef[1]), atol=1e-6, rtol=1e-6)

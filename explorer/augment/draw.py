@@ -3,30 +3,45 @@
 The same raw uniforms are drawn in the same order whatever the settings, so changing one magnitude
 rescales that transform only and leaves every other draw as it was (a slider never reshuffles the
 other tiles). The helpers below run in a fixed order for that reason: do not reorder them.
+
+The random numbers come from torch's generator; the arithmetic on them (a few hundred operations
+on arrays of n numbers) runs in numpy, where such a tiny operation costs a third of a torch call,
+and the transcendental functions go through torch on the same arrays, so a draw is bit for bit
+what the torch-only draw gave.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
+import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import Tensor
 
 from explorer.augment.params import AugParams
 from explorer.augment.settings import MAX_CUTOUT_HOLES, AugSettings
 
-_Fields = dict[str, Tensor]  # AugParams' fields as the steps below fill them in
+Array = NDArray[Any]
+_Fields = dict[str, Array]  # AugParams' fields as the steps below fill them in
 
 # rand_resize_crop tries this many (scale, ratio) pairs before falling back, like fastai
 RRC_TRIES = 8
 
 
-def _uniform(u: Tensor, lo: float, hi: float) -> Tensor:
+def _torch(fn: Callable[[Tensor], Tensor], v: Array) -> Array:
+    """`fn` (torch.exp, torch.logit...) on a numpy array, through torch: torch's own rounding."""
+    return fn(torch.from_numpy(v)).numpy()
+
+
+def _uniform(u: Array, lo: float, hi: float) -> Array:
     return lo + (hi - lo) * u
 
 
-def _log_uniform(u: Tensor, lo: float, hi: float) -> Tensor:
-    return torch.exp(_uniform(u, math.log(lo), math.log(hi)))
+def _log_uniform(u: Array, lo: float, hi: float) -> Array:
+    return _torch(torch.exp, _uniform(u, math.log(lo), math.log(hi)))
 
 
 class _Source:
@@ -35,35 +50,35 @@ class _Source:
     def __init__(self, n: int, generator: torch.Generator | None) -> None:
         self.n, self.generator = n, generator
 
-    def u(self, *shape: int) -> Tensor:
-        return torch.rand(self.n, *shape, generator=self.generator, dtype=torch.float64)
+    def u(self, *shape: int) -> Array:
+        return torch.rand(self.n, *shape, generator=self.generator, dtype=torch.float64).numpy()
 
-    def coin(self, p: float) -> Tensor:
+    def coin(self, p: float) -> Array:
         return self.u() < p
 
-    def ints(self, hi: int) -> Tensor:
-        return torch.randint(0, hi, (self.n,), generator=self.generator)
+    def ints(self, hi: int) -> Array:
+        return torch.randint(0, hi, (self.n,), generator=self.generator).numpy()
 
 
 def _flips_and_affine(s: AugSettings, r: _Source, p: _Fields) -> None:
     """flip_lr or dihedral, then rotate, zoom and symmetric warp (each its own p_affine coin)."""
-    zero = torch.zeros(r.n, dtype=torch.float64)
+    zero = np.zeros(r.n)
     flip_on, dihedral_on, k = r.coin(s.p_flip), r.coin(s.p_dihedral), r.ints(8)
     p["flip"] = flip_on & s.do_flip & (not s.flip_vert)
-    p["dihedral"] = torch.where(dihedral_on & s.do_flip & s.flip_vert, k, 0)
+    p["dihedral"] = np.where(dihedral_on & s.do_flip & s.flip_vert, k, 0)
     rot_on, angle = r.coin(s.p_affine), _uniform(r.u(), -s.max_rotate, s.max_rotate)
-    p["angle"] = torch.where(rot_on, angle, zero)
+    p["angle"] = np.where(rot_on, angle, zero)
     zoom_on, zoom, zrow, zcol = (
         r.coin(s.p_affine),
         _uniform(r.u(), s.min_zoom, s.max_zoom),
         r.u(),
         r.u(),
     )
-    p["zoom"] = torch.where(zoom_on, zoom, 1.0)
-    p["zoom_row"] = zrow if s.zoom_row is None else torch.full_like(zrow, s.zoom_row)
-    p["zoom_col"] = zcol if s.zoom_col is None else torch.full_like(zcol, s.zoom_col)
+    p["zoom"] = np.where(zoom_on, zoom, 1.0)
+    p["zoom_row"] = zrow if s.zoom_row is None else np.full_like(zrow, s.zoom_row)
+    p["zoom_col"] = zcol if s.zoom_col is None else np.full_like(zcol, s.zoom_col)
     warp_on, warp = r.coin(s.p_affine), _uniform(r.u(4), -s.max_warp, s.max_warp)
-    p["warp"] = torch.where(warp_on[:, None], warp, 0.0)
+    p["warp"] = np.where(warp_on[:, None], warp, 0.0)
 
 
 def _lighting(s: AugSettings, r: _Source, p: _Fields) -> None:
@@ -76,25 +91,27 @@ def _lighting(s: AugSettings, r: _Source, p: _Fields) -> None:
     m = s.max_contrast
     c2_on, c2 = r.coin(s.p_contrast), _log_uniform(r.u(), 1 - m, 1 / (1 - m))
     # brightness adds in logit space, contrast multiplies there
-    logit_b = torch.where(b_on, torch.logit(b), 0.0) + torch.where(b2_on, torch.logit(b2), 0.0)
-    p["brightness"] = torch.sigmoid(logit_b)
-    p["contrast"] = torch.where(c_on, c, 1.0) * torch.where(c2_on, c2, 1.0)
+    logit_b = np.where(b_on, _torch(torch.logit, b), 0.0) + np.where(
+        b2_on, _torch(torch.logit, b2), 0.0
+    )
+    p["brightness"] = _torch(torch.sigmoid, logit_b)
+    p["contrast"] = np.where(c_on, c, 1.0) * np.where(c2_on, c2, 1.0)
 
 
 def _more_geometry(s: AugSettings, r: _Source, p: _Fields) -> None:
     """squish, perspective_warp, tilt, skew and jitter."""
-    zero = torch.zeros(r.n, dtype=torch.float64)
+    zero = np.zeros(r.n)
     sq_on, sq = r.coin(s.p_squish), _log_uniform(r.u(), 1 / s.max_squish, s.max_squish)
-    p["squish"] = torch.where(sq_on, sq, 1.0)
+    p["squish"] = np.where(sq_on, sq, 1.0)
     mp = s.max_perspective
     pw_on, pw = r.coin(s.p_perspective), _uniform(r.u(4, 2), -mp, mp)
-    p["perspective"] = torch.where(pw_on[:, None, None], pw, 0.0)
+    p["perspective"] = np.where(pw_on[:, None, None], pw, 0.0)
     t_on, t, p["tilt_dir"] = r.coin(s.p_tilt), _uniform(r.u(), -s.max_tilt, s.max_tilt), r.ints(4)
-    p["tilt"] = torch.where(t_on, t, zero)
+    p["tilt"] = np.where(t_on, t, zero)
     k_on, k, p["skew_dir"] = r.coin(s.p_skew), _uniform(r.u(), -s.max_skew, s.max_skew), r.ints(8)
-    p["skew"] = torch.where(k_on, k, zero)
+    p["skew"] = np.where(k_on, k, zero)
     j_on, j = r.coin(s.p_jitter), _uniform(r.u(), 0.0, s.max_jitter)
-    p["jitter"] = torch.where(j_on, j, zero)
+    p["jitter"] = np.where(j_on, j, zero)
 
 
 def _crop_window(s: AugSettings, r: _Source, p: _Fields) -> None:
@@ -103,28 +120,31 @@ def _crop_window(s: AugSettings, r: _Source, p: _Fields) -> None:
     rrc_on = r.coin(s.p_resize_crop) & (s.max_resize_crop > 1)
     scale = _uniform(r.u(RRC_TRIES), 1.0, s.max_resize_crop)
     ratio = _log_uniform(r.u(RRC_TRIES), 1 / s.resize_crop_ratio, s.resize_crop_ratio)
-    w, h = torch.sqrt(ratio / scale), torch.sqrt(1 / (ratio * scale))  # area 1/scale, w/h = ratio
+    w, h = (
+        _torch(torch.sqrt, ratio / scale),
+        _torch(torch.sqrt, 1 / (ratio * scale)),
+    )  # area 1/scale, w/h = ratio
     fits = (w <= 1) & (h <= 1)
-    first = torch.argmax(fits.to(torch.int8), dim=1, keepdim=True)  # first try that fits
-    ok = fits.any(dim=1) & rrc_on
-    p["win_w"] = torch.where(ok, w.gather(1, first)[:, 0], 1.0)
-    p["win_h"] = torch.where(ok, h.gather(1, first)[:, 0], 1.0)
-    random_pos = torch.full((r.n,), s.rand_crop) | ok
-    p["crop_row"] = torch.where(random_pos, crow, 0.5)
-    p["crop_col"] = torch.where(random_pos, ccol, 0.5)
-    p["pad"] = torch.where(r.coin(s.p_pad), float(s.pad), torch.zeros(r.n, dtype=torch.float64))
+    first = np.argmax(fits, axis=1)[:, None]  # the first try that fits
+    ok = fits.any(axis=1) & rrc_on
+    p["win_w"] = np.where(ok, np.take_along_axis(w, first, 1)[:, 0], 1.0)
+    p["win_h"] = np.where(ok, np.take_along_axis(h, first, 1)[:, 0], 1.0)
+    random_pos = np.full(r.n, s.rand_crop) | ok
+    p["crop_row"] = np.where(random_pos, crow, 0.5)
+    p["crop_col"] = np.where(random_pos, ccol, 0.5)
+    p["pad"] = np.where(r.coin(s.p_pad), float(s.pad), np.zeros(r.n))
 
 
 def _pixel(s: AugSettings, r: _Source, p: _Fields) -> None:
     """rgb_randomize and cutout (always MAX_CUTOUT_HOLES hole centres), then the noise seeds."""
     rgb_on, p["rgb_channel"], rgb = r.coin(s.p_rgb), r.ints(3), _uniform(r.u(), 0.0, s.max_rgb)
     p["rgb_on"] = rgb_on & (s.max_rgb > 0)
-    p["rgb"] = torch.where(p["rgb_on"], rgb, torch.zeros(r.n, dtype=torch.float64))
+    p["rgb"] = np.where(p["rgb_on"], rgb, np.zeros(r.n))
     cut_on, holes = r.coin(s.p_cutout), r.ints(max(s.cutout_holes, 1)) + 1
     p["cutout"] = r.u(MAX_CUTOUT_HOLES, 2)
-    slots = torch.arange(MAX_CUTOUT_HOLES)[None, :]
+    slots = np.arange(MAX_CUTOUT_HOLES)[None, :]
     p["cutout_on"] = (cut_on & (s.cutout_holes > 0))[:, None] & (slots < holes[:, None])
-    p["seed"] = torch.randint(0, 2**62, (r.n,), generator=r.generator)
+    p["seed"] = torch.randint(0, 2**62, (r.n,), generator=r.generator).numpy()
     lo = s.cutout_size if s.cutout_size_min is None else s.cutout_size_min
     p["cutout_size"] = _uniform(r.u(), lo, s.cutout_size)  # drawn last: added after the others
 
@@ -148,4 +168,5 @@ def draw(settings: AugSettings, n: int, generator: torch.Generator | None = None
     r, p = _Source(n, generator), _Fields()
     for step in (_flips_and_affine, _lighting, _more_geometry, _crop_window, _pixel):
         step(settings, r, p)
-    return AugParams(**p)  # the steps set every field (no identity to build and overwrite)
+    # the steps set every field (no identity to build and overwrite); from_numpy copies nothing
+    return AugParams(**{k: torch.from_numpy(v) for k, v in p.items()})

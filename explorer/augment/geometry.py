@@ -10,7 +10,11 @@ repeated).
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import Tensor
 
 from explorer.augment.params import AugParams, to_device
@@ -70,83 +74,111 @@ SKEW_PULLS = tuple(  # which coordinate of which corner each skew direction push
 )
 
 
+Array = NDArray[np.float64]
+
+# the tables as numpy arrays (the same memory): the matrices are composed on the host in numpy
+_ORIG_NP, _SYM_NP, _SKEW_NP = _ORIG_PTS.numpy(), _SYM_DIRS.numpy(), _SKEW_DIRS.numpy()
+_TILT_NP = _SYM_NP
+
+
+def _flip_table() -> Array:
+    """flip_lr · dihedral k as 2×2 matrices, indexed [flip, k] (k's bits as in AugParams)."""
+    table = np.zeros((2, 8, 2, 2))
+    for k in range(8):
+        dx, dy = (-1.0 if k & 1 else 1.0), (-1.0 if k & 2 else 1.0)
+        d = [[0.0, dx], [dy, 0.0]] if k & 4 else [[dx, 0.0], [0.0, dy]]  # bit 4 swaps the axes
+        table[0, k] = d
+        table[1, k] = [[-v for v in d[0]], d[1]]  # flip_lr mirrors x afterwards
+    return table
+
+
+_FLIPS = _flip_table()
+
+
+def _host(t: Tensor) -> NDArray[Any]:
+    """A parameter as a numpy array on the host: a view for CPU tensors (one read from a GPU)."""
+    return t.detach().cpu().numpy()
+
+
+def _f64(t: Tensor) -> Array:
+    return _host(t).astype(np.float64, copy=False)
+
+
+def _torch(a: Array, params: AugParams) -> Tensor:
+    """A composed float64 array as a tensor on the params' device (no copy on the CPU)."""
+    return to_device(torch.from_numpy(a), params.angle.device)
+
+
 def _eye(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     return torch.eye(3, dtype=dtype, device=device).expand(n, 3, 3).clone()
+
+
+def _solve_homographies(orig: Array, targ: Array) -> Array:
+    """`homography` in numpy: (n, 4, 2), (n, 4, 2) -> (n, 3, 3)."""
+    n = targ.shape[0]
+    ox, oy = orig[..., 0], orig[..., 1]
+    a = np.zeros((n, 4, 2, 8))  # rows x0 y0 x1 y1 ... of the 8×8 system
+    a[:, :, 0, 0:2] = a[:, :, 1, 3:5] = targ
+    a[:, :, 0, 2] = a[:, :, 1, 5] = 1.0
+    a[:, :, 0, 6:] = -ox[..., None] * targ
+    a[:, :, 1, 6:] = -oy[..., None] * targ
+    h = np.linalg.solve(a.reshape(n, 8, 8), orig.reshape(n, 8, 1))[..., 0]
+    return np.concatenate([h, np.ones((n, 1))], axis=1).reshape(n, 3, 3)
 
 
 def homography(orig: Tensor, targ: Tensor) -> Tensor:
     """The perspective maps sending each `targ` point to its `orig` point (4 points each).
 
-    Solves the 8×8 linear system of the 4-point correspondence with `torch.linalg.solve`
-    (batched), the modern replacement for the `torch.solve` fastai v1 used.
+    Solves the 8×8 linear system of the 4-point correspondence (batched, `np.linalg.solve`), the
+    modern replacement for the `torch.solve` fastai v1 used.
 
     Args:
         orig: (4, 2) or (n, 4, 2) points (x, y).
         targ: (n, 4, 2) points (x, y).
 
     Returns:
-        (n, 3, 3) matrices H, bottom-right 1, with H·[targ, 1] ∝ [orig, 1].
+        (n, 3, 3) matrices H (solved in float64; targ's dtype and device), bottom-right 1, with
+        H·[targ, 1] ∝ [orig, 1].
 
     Shape:
         (n, 4, 2), (n, 4, 2) -> (n, 3, 3)
     """
-    orig = orig.to(targ).expand_as(targ)
-    tx, ty, ox, oy = targ[..., 0], targ[..., 1], orig[..., 0], orig[..., 1]
-    one, zero = torch.ones_like(tx), torch.zeros_like(tx)
-    rows_x = torch.stack([tx, ty, one, zero, zero, zero, -ox * tx, -ox * ty], dim=-1)
-    rows_y = torch.stack([zero, zero, zero, tx, ty, one, -oy * tx, -oy * ty], dim=-1)
-    a = torch.stack([rows_x, rows_y], dim=-2).flatten(-3, -2)  # (n, 8, 8), rows x0 y0 x1 y1 ...
-    b = torch.stack([ox, oy], dim=-1).flatten(-2)  # (n, 8)
-    h = torch.linalg.solve(a, b)
-    return torch.cat([h, torch.ones_like(h[:, :1])], dim=1).view(-1, 3, 3)
+    t = _f64(targ)
+    h = _solve_homographies(np.broadcast_to(_f64(orig), t.shape), t)
+    return to_device(torch.from_numpy(h), targ.device, targ.dtype)
 
 
-def _flip_table() -> Tensor:
-    """flip_lr · dihedral k as 2×2 matrices, indexed [flip, k] (k's bits as in AugParams)."""
-    table = torch.zeros(2, 8, 2, 2, dtype=torch.float64)
-    for k in range(8):
-        dx, dy = (-1.0 if k & 1 else 1.0), (-1.0 if k & 2 else 1.0)
-        d = [[0.0, dx], [dy, 0.0]] if k & 4 else [[dx, 0.0], [0.0, dy]]  # bit 4 swaps the axes
-        table[0, k] = torch.tensor(d)
-        table[1, k] = torch.tensor([[-v for v in d[0]], d[1]])  # flip_lr mirrors x afterwards
-    return table
-
-
-_FLIPS = _flip_table()
-_BOTTOM = torch.tensor([[[0.0, 0.0, 1.0]]], dtype=torch.float64)  # an affine map's last row
-
-
-def _affine_rows(params: AugParams) -> Tensor:
+def _affine_rows(params: AugParams) -> Array:
     """flip/dihedral · rotate · squish · zoom per sample: the top two rows of its 3×3 matrix.
 
-    Written out entry by entry (a few dozen ops on (n,) tensors whatever n is, instead of five
-    3×3 matrices built and multiplied: on the CPU each tiny op costs microseconds).
+    Written out entry by entry on the host (a few dozen numpy operations on (n,) arrays, instead
+    of five 3×3 matrices built and multiplied as tensors: each tiny torch op costs microseconds).
 
     Shape:
         AugParams(n) -> (n, 2, 3) float64
     """
-    f64 = torch.float64
-    flips = _FLIPS.to(params.angle.device)[params.flip.long(), params.dihedral & 7]  # (n, 2, 2)
-    a = torch.deg2rad(params.angle.to(f64))
-    cos, sin = a.cos(), a.sin()
-    sq = params.squish.to(f64)
-    qx, qy = torch.where(sq <= 1, sq, 1.0), torch.where(sq <= 1, 1.0, 1 / sq)  # squish: one axis
-    rot_squish = torch.stack([cos * qx, -sin * qy, sin * qx, cos * qy], -1).view(-1, 2, 2)
+    flips = _FLIPS[_host(params.flip).astype(np.intp), _host(params.dihedral) & 7]  # (n, 2, 2)
+    a = np.deg2rad(_f64(params.angle))
+    cos, sin = np.cos(a), np.sin(a)
+    sq = _f64(params.squish)
+    qx, qy = np.where(sq <= 1, sq, 1.0), np.where(sq <= 1, 1.0, 1 / sq)  # squish: one axis
+    rot_squish = np.stack([cos * qx, -sin * qy, sin * qx, cos * qy], -1).reshape(-1, 2, 2)
     lin = flips @ rot_squish
-    inv = 1 / params.zoom.to(f64)
+    inv = 1 / _f64(params.zoom)
     # zoom: scale by 1/zoom about the focus, which stays where it was
-    focus = torch.stack([params.zoom_col, params.zoom_row], -1).to(f64) * 2 - 1
+    focus = np.stack([_f64(params.zoom_col), _f64(params.zoom_row)], -1) * 2 - 1
     shift = (1 - inv)[:, None, None] * focus[:, :, None]  # (n, 2, 1)
-    return torch.cat([lin * inv[:, None, None], lin @ shift], dim=2)
+    return np.concatenate([lin * inv[:, None, None], lin @ shift], axis=2)
 
 
-def _homogeneous(rows: Tensor, params: AugParams) -> Tensor:
+def _homogeneous(rows: Array, params: AugParams) -> Array:
     """Two affine rows + (0, 0, 1), times the warps' homography where any sample warps.
 
     Shape:
         (n, 2, 3), AugParams(n) -> (n, 3, 3)
     """
-    affine = torch.cat([rows, _BOTTOM.to(rows.device).expand(rows.shape[0], 1, 3)], dim=1)
+    bottom = np.broadcast_to(np.array([0.0, 0.0, 1.0]), (rows.shape[0], 1, 3))
+    affine = np.concatenate([rows, bottom], axis=1)
     warps = _warps(params)
     return affine if warps is None else affine @ warps
 
@@ -164,7 +196,8 @@ def square_matrices(params: AugParams) -> Tensor:
     Shape:
         AugParams(n) -> (n, 3, 3)
     """
-    return _homogeneous(_affine_rows(params), params)
+    with np.errstate(divide="ignore", invalid="ignore"):  # like torch: inf/nan, no warning
+        return _torch(_homogeneous(_affine_rows(params), params), params)
 
 
 def warp_matrices(params: AugParams) -> Tensor:
@@ -177,37 +210,56 @@ def warp_matrices(params: AugParams) -> Tensor:
         AugParams(n) -> (n, 3, 3)
     """
     warps = _warps(params)
-    return _eye(params.n, torch.float64, params.angle.device) if warps is None else warps
+    return _torch(np.tile(np.eye(3), (params.n, 1, 1)) if warps is None else warps, params)
 
 
-def _warps(params: AugParams) -> Tensor | None:
+def _warps(params: AugParams) -> Array | None:
     """`warp_matrices`, or None when no sample warps; solves only the kinds some sample uses.
 
     Shape:
         AugParams(n) -> (n, 3, 3) or None
     """
-    n, dev, f64 = params.n, params.angle.device, torch.float64
-    sym, persp = params.warp.to(f64), params.perspective.to(f64)
-    tilt, skew = params.tilt.to(f64), params.skew.to(f64)
-    on = torch.stack([sym.abs().sum(1), persp.abs().sum((1, 2)), tilt.abs(), skew.abs()]) > 0
-    kinds = on.any(dim=1).tolist()  # (4,): which kinds any sample uses, one read
+    n = params.n
+    sym, persp = _f64(params.warp), _f64(params.perspective)
+    tilt, skew = _f64(params.tilt), _f64(params.skew)
+    mags = np.stack([abs(sym).sum(1), abs(persp).sum((1, 2)), abs(tilt), abs(skew)])
+    on = np.greater(mags, 0)  # (4, n): kind k moves sample i
+    kinds = on.any(axis=1).tolist()  # (4,): which kinds any sample uses
     if not any(kinds):
         return None
     moves = []  # each used kind's corner displacements (n, 4, 2), in the order they compose
     if kinds[0]:
-        moves.append((sym @ _SYM_DIRS.to(dev).view(4, 8)).view(n, 4, 2))
+        moves.append((sym @ _SYM_NP.reshape(4, 8)).reshape(n, 4, 2))
     if kinds[1]:
         moves.append(persp)
     if kinds[2]:
-        moves.append(_TILT_DIRS.to(dev)[params.tilt_dir] * tilt[:, None, None])
+        moves.append(_TILT_NP[_host(params.tilt_dir)] * tilt[:, None, None])
     if kinds[3]:
-        moves.append(_SKEW_DIRS.to(dev)[params.skew_dir] * skew[:, None, None])
-    orig = _ORIG_PTS.to(dev)
-    hs = homography(orig, orig + torch.cat(moves)).view(len(moves), n, 3, 3)
+        moves.append(_SKEW_NP[_host(params.skew_dir)] * skew[:, None, None])
+    targ = _ORIG_NP + np.concatenate(moves)
+    hs = _solve_homographies(np.broadcast_to(_ORIG_NP, targ.shape), targ)
+    hs = hs.reshape(len(moves), n, 3, 3)
     out = hs[-1]  # skew · tilt · perspective · symmetric: the symmetric warp nearest the tile
-    for h in reversed(hs[:-1]):
+    for h in hs[-2::-1]:
         out = out @ h
-    return torch.where(on.any(dim=0)[:, None, None], out, _eye(n, f64, dev))
+    return np.where(on.any(axis=0)[:, None, None], out, np.eye(3))
+
+
+def _matrices(params: AugParams, in_hw: tuple[int, int]) -> Array:
+    """`matrices` as a float64 numpy array on the host."""
+    h, w = in_hw
+    if h < 2 or w < 2:
+        raise ValueError("The picture must be at least 2×2 pixels.")
+    pad = _f64(params.pad)
+    half = (min(h, w) + 2 * pad - 1) / 2  # half the crop square's side, pixel centre to centre
+    hx, hy = half * _f64(params.win_w), half * _f64(params.win_h)
+    cx = (w - 1) / 2 + (2 * _f64(params.crop_col) - 1) * ((w - 1) / 2 + pad - hx)
+    cy = (h - 1) / 2 + (2 * _f64(params.crop_row) - 1) * ((h - 1) / 2 + pad - hy)
+    # the crop window: square units -> input pixels -> input grid units, a scale and a shift
+    with np.errstate(divide="ignore", invalid="ignore"):  # like torch: inf/nan, no warning
+        rows = _affine_rows(params) * np.stack([hx * 2 / (w - 1), hy * 2 / (h - 1)], -1)[..., None]
+        rows[:, :, 2] += np.stack([cx * 2 / (w - 1) - 1, cy * 2 / (h - 1) - 1], -1)
+        return _homogeneous(rows, params)
 
 
 def matrices(params: AugParams, in_hw: tuple[int, int]) -> Tensor:
@@ -227,31 +279,17 @@ def matrices(params: AugParams, in_hw: tuple[int, int]) -> Tensor:
     Shape:
         AugParams(n), (H, W) -> (n, 3, 3)
     """
-    h, w = in_hw
-    if h < 2 or w < 2:
-        raise ValueError("The picture must be at least 2×2 pixels.")
-    f64 = torch.float64
-    pad = params.pad.to(f64)
-    half = (min(h, w) + 2 * pad - 1) / 2  # half the crop square's side, pixel centre to centre
-    hx, hy = half * params.win_w.to(f64), half * params.win_h.to(f64)
-    cx = (w - 1) / 2 + (2 * params.crop_col.to(f64) - 1) * ((w - 1) / 2 + pad - hx)
-    cy = (h - 1) / 2 + (2 * params.crop_row.to(f64) - 1) * ((h - 1) / 2 + pad - hy)
-    # the crop window: square units -> input pixels -> input grid units, a scale and a shift
-    scale = torch.stack([hx * 2 / (w - 1), hy * 2 / (h - 1)], -1)[:, :, None]  # (n, 2, 1)
-    offset = torch.stack([cx * 2 / (w - 1) - 1, cy * 2 / (h - 1) - 1], -1)  # (n, 2)
-    rows = _affine_rows(params) * scale
-    rows[:, :, 2] += offset
-    return _homogeneous(rows, params)
+    return _torch(_matrices(params, in_hw), params)
 
 
 def project(mats: Tensor, xs: Tensor, ys: Tensor, perspective: bool | None = None) -> Tensor:
     """Apply (n,3,3) homographies to the grid of points (xs[j], ys[i]) -> (n, len(ys), len(xs), 2).
 
-    The grid is separable: each coordinate is ys[i] · slope + a column term, so all tiles' grids
-    (and their third coordinates) come from one batched matmul of [ys, 1] by per-sample
-    coefficients, written straight into grid_sample's interleaved (x, y) layout (a non-contiguous
-    grid makes CPU grid_sample ~2× slower), then one division. Eager broadcast multiply-adds over
-    the whole grid measured 3× slower on the CPU: broadcast operands defeat their vector loops.
+    The grid is separable: each coordinate is ys[i] · slope + a column term, so a tile's grid (and
+    its third coordinate) is one matmul of [ys, 1] by per-sample coefficients, written straight in
+    grid_sample's interleaved (x, y) layout (a non-contiguous grid makes CPU grid_sample ~2×
+    slower), then one division. On the CPU that runs tile by tile, so the third coordinate (one
+    tile's worth, reused) never leaves the core's cache; on a GPU it is two batched matmuls.
     `perspective` says whether any bottom row differs from (0, 0, 1); pass it when known (a check
     on a GPU tensor would wait for the GPU).
 
@@ -265,41 +303,70 @@ def project(mats: Tensor, xs: Tensor, ys: Tensor, perspective: bool | None = Non
     # col[n, c, j] = M[c,2] + xs[j] · M[c,0]: the column term of coordinate c (x, y, z)
     col = torch.addcmul(m[:, :, 2, None], m[:, :, 0, None], xs)  # (n, 3, w)
     rows = torch.stack([ys, torch.ones_like(ys)], dim=-1)  # (h, 2): [y_i, 1]
-    # xy[n, i, (j, c)] = y_i · M[c,1] + col[n, c, j]
-    coef = xs.new_empty(n, 2, w, 2)  # [n, (slope, column term), j, c]
-    coef[:, 0] = m[:, None, :2, 1]
-    coef[:, 1] = col[:, :2].transpose(1, 2)
-    xy = torch.matmul(rows, coef.view(n, 2, 2 * w))  # (n, h, 2w)
-    if perspective:  # divide by the third coordinate, computed in the same layout
-        coef[:, 0] = m[:, None, 2:, 1]
-        coef[:, 1] = col[:, 2, :, None]
-        # (its own tensor, not a second half of xy's: one allocation of twice the size made
-        # the CPU allocator hand back fresh pages, and fault them in, on every call)
-        z = torch.matmul(rows, coef.view(n, 2, 2 * w))
-        if _clamps_needed(col, m[:, :, 1], ys):
-            # points at or behind the horizon (z <= 0) go far outside the picture, into the padding
-            xy.div_(z.clamp_(min=1e-6)).clamp_(-1e4, 1e4)
-        else:
-            xy.div_(z)
-    return xy.view(n, h, w, 2)
+    # out[part, n, i, (j, c)] = y_i · slope + column term; part 0: (x, y), part 1: z twice
+    coef = xs.new_empty(2 if perspective else 1, n, 2, w, 2)
+    coef[0, :, 0] = m[:, None, :2, 1]
+    coef[0, :, 1] = col[:, :2].transpose(1, 2)
+    if not perspective:
+        return torch.matmul(rows, coef[0].view(n, 2, 2 * w)).view(n, h, w, 2)
+    coef[1, :, 0] = m[:, None, 2:, 1]
+    coef[1, :, 1] = col[:, 2, :, None]
+    coef = coef.view(2, n, 2, 2 * w)
+    clamp = _clamps_needed(mats, xs, ys)
+    tiles = _project_tile_by_tile if xs.device.type == "cpu" else _project_batched
+    return tiles(rows, coef, clamp).view(n, h, w, 2)
 
 
-def _clamps_needed(col: Tensor, slope: Tensor, ys: Tensor) -> bool:
-    """Whether a grid's division can meet z ≤ 1e-6 or give points beyond ±1e4, from bounds on the
-    small separable terms alone (coordinate c = col[c, j] + y·slope[c], z is c = 2).
+def _project_tile_by_tile(rows: Tensor, coef: Tensor, clamp: bool) -> Tensor:
+    """(x, y) / z tile by tile: z, one tile's worth reused, stays in the core's cache.
+
+    Shape:
+        (h, 2), (2, n, 2, 2w) -> (n, h, 2w)
+    """
+    n, h = coef.shape[1], rows.shape[0]
+    xy, z = rows.new_empty(n, h, coef.shape[-1]), rows.new_empty(h, coef.shape[-1])
+    for i in range(n):
+        torch.mm(rows, coef[0, i], out=xy[i])
+        torch.mm(rows, coef[1, i], out=z)
+        _divide_(xy[i], z, clamp)
+    return xy
+
+
+def _project_batched(rows: Tensor, coef: Tensor, clamp: bool) -> Tensor:
+    """(x, y) / z for all tiles at once: two batched matmuls and a division (GPU kernels).
+
+    Shape:
+        (h, 2), (2, n, 2, 2w) -> (n, h, 2w)
+    """
+    xy = torch.matmul(rows, coef[0])
+    _divide_(xy, torch.matmul(rows, coef[1]), clamp)
+    return xy
+
+
+def _divide_(xy: Tensor, z: Tensor, clamp: bool) -> None:
+    """xy /= z in place; with `clamp`, points at or behind the horizon (z <= 0) are sent far
+    outside the picture, into the padding."""
+    if clamp:
+        xy.div_(z.clamp_(min=1e-6)).clamp_(-1e4, 1e4)
+    else:
+        xy.div_(z)
+
+
+def _clamps_needed(mats: Tensor, xs: Tensor, ys: Tensor) -> bool:
+    """Whether a grid's division can meet z ≤ 1e-6 or give points beyond ±1e4, from bounds on
+    the matrices alone (|x| ≤ max|xs|, |y| ≤ max|ys|), with room for float32 rounding.
 
     On the CPU these bounds cost microseconds and spare two passes over the grid; on a GPU reading
     them would wait for the GPU, so there the clamps always run (they are cheap there).
-
-    Shape:
-        (n, 3, w), (n, 3), (h,) -> bool
     """
-    if col.device.type != "cpu":
+    if mats.device.type != "cpu":
         return True
-    y = float(ys.abs().max())
-    z_low = float((col[:, 2].amin(dim=1) - y * slope[:, 2].abs()).min())
-    top = float(col[:, :2].abs().max()) + y * float(slope[:, :2].abs().max())
-    return z_low <= 1e-6 or top / z_low > 1e4
+    m = mats.numpy().astype(np.float64)
+    a, xa, ya = np.abs(m), float(xs.abs().max()), float(ys.abs().max())
+    spread = a[:, 2, 0] * xa + a[:, 2, 1] * ya
+    z_low = float((m[:, 2, 2] - spread - 1e-5 * (a[:, 2, 2] + spread)).min())
+    top = float((a[:, :2, 2] + a[:, :2, 0] * xa + a[:, :2, 1] * ya).max())
+    return z_low <= 1e-6 or top > 0.99e4 * z_low
 
 
 def sampling_grid(
@@ -310,8 +377,9 @@ def sampling_grid(
 ) -> Tensor:
     """The grid_sample grid of every sample: where each output pixel reads the input.
 
-    The 3×3 matrices are composed where the params live (the CPU after `draw`: a few dozen tiny
-    ops that would each be a kernel launch on a GPU); only they and the seeds move to `device`.
+    The 3×3 matrices are composed on the host in numpy (a few dozen tiny operations, each a
+    kernel launch on a GPU and microseconds of dispatch as torch ops on the CPU); only they and
+    the seeds move to `device`.
 
     Args:
         params: n parameter sets.
@@ -326,22 +394,18 @@ def sampling_grid(
         AugParams(n), (H, W), size -> (n, size, size, 2)
     """
     dev = torch.device(device) if device is not None else params.angle.device
-    mats64 = matrices(params, in_hw)
+    mats64 = _matrices(params, in_hw)
     perspective = bool((mats64[:, 2, :2] != 0).any())
     lin = torch.linspace(-1, 1, size, device=dev, dtype=torch.float32)
-    grid = project(to_device(mats64, dev, torch.float32), lin, lin, perspective)
+    mats = to_device(torch.from_numpy(mats64.astype(np.float32)), dev)
+    grid = project(mats, lin, lin, perspective)
     if bool((params.jitter > 0).any()):
         # jitter is in square-crop units: convert to input grid units through the map's scale
-        scale = torch.stack(
-            [
-                mats64[:, 0, 0].abs() + mats64[:, 0, 1].abs(),
-                mats64[:, 1, 0].abs() + mats64[:, 1, 1].abs(),
-            ],
-            -1,
-        )
-        amp = to_device(params.jitter[:, None] * scale, dev, torch.float32)[:, None, None, :]
+        scale = np.abs(mats64[:, :2, :2]).sum(2)  # (n, 2): |M[c,0]| + |M[c,1]|
+        amp = _f64(params.jitter)[:, None] * scale
+        amp_t = to_device(torch.from_numpy(amp.astype(np.float32)), dev)[:, None, None, :]
         noise = hash_uniform(to_device(params.seed, dev), size * size * 2).view(-1, size, size, 2)
-        grid = grid + (noise * 2 - 1) * amp
+        grid = grid + (noise * 2 - 1) * amp_t
     return grid
 
 
