@@ -257,3 +257,71 @@ def test_tile_by_tile_and_batched_projections_agree(clamp):
         assert a.abs().max() == 1e4  # points behind the horizon went far into the padding
     else:
         torch.testing.assert_close(a, (rows @ coef[0]) / (rows @ coef[1]), atol=1e-6, rtol=1e-6)
+
+
+# ------------------------------------------------------------------ the draw's shortcuts
+
+# (a transform on, the fields it draws): off, its uniforms are still drawn and nothing computed
+DRAWN_BY = {
+    "max_squish": (1.4, ("squish",)),
+    "max_perspective": (0.2, ("perspective",)),
+    "max_tilt": (0.2, ("tilt",)),
+    "max_skew": (0.2, ("skew",)),
+    "max_jitter": (0.05, ("jitter",)),
+    "max_resize_crop": (2.0, ("win_w", "win_h", "crop_row", "crop_col")),
+    "max_brightness": (0.3, ("brightness",)),
+    "max_contrast": (0.3, ("contrast",)),
+    "max_lighting": (0.3, ("brightness", "contrast")),
+    "max_rgb": (0.4, ("rgb_on", "rgb")),
+}
+
+
+@pytest.mark.parametrize("field", list(DRAWN_BY))
+def test_a_transform_off_draws_identity_and_leaves_every_other_draw_bit_for_bit(field):
+    on_value, changed = DRAWN_BY[field]
+    base = dict(max_lighting=0.0, rand_crop=False)  # lighting and crop position off too
+    off = A.draw(A.AugSettings.lesson(**base), 64, torch.Generator().manual_seed(9))
+    on = A.draw(
+        A.AugSettings.lesson(**{**base, field: on_value}), 64, torch.Generator().manual_seed(9)
+    )
+    identity = A.AugParams.identity(64)
+    for name in identity.__dataclass_fields__:
+        if name in changed:
+            assert not torch.equal(getattr(on, name), getattr(off, name)), name
+            assert torch.equal(getattr(off, name), getattr(identity, name)), name
+        else:
+            assert torch.equal(getattr(on, name), getattr(off, name)), name
+
+
+def test_draw_is_its_definition_on_torchs_stream():
+    # the first draws of the lesson's settings rebuilt from the generator's raw stream by hand
+    s, n = A.AugSettings.lesson(), 16
+    p = A.draw(s, n, torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)
+
+    def u(*shape: int) -> torch.Tensor:
+        return torch.rand(n, *shape, generator=g, dtype=F64)
+
+    flip_u, _dihedral_u, _k = u(), u(), torch.randint(0, 8, (n,), generator=g)
+    rot_u, angle_u, zoom_on_u, zoom_u, row_u, col_u, _warp_on, warp_u = (
+        u(),
+        u(),
+        u(),
+        u(),
+        u(),
+        u(),
+        u(),
+        u(4),
+    )
+    _light_on, bright_u, _contrast_on, contrast_u = u(), u(), u(), u()
+    assert torch.equal(p.flip, flip_u < 0.5)
+    assert torch.equal(p.angle, torch.where(rot_u < 1.0, -20.0 + 40.0 * angle_u, 0.0))
+    assert torch.equal(p.zoom, torch.where(zoom_on_u < 1.0, 1.0 + (1.3 - 1.0) * zoom_u, 1.0))
+    assert torch.equal(p.zoom_row, row_u) and torch.equal(p.zoom_col, col_u)
+    assert torch.equal(p.warp, -0.4 + 0.8 * warp_u)
+    b = 0.5 * (1 - 0.4) + (0.5 * (1 + 0.4) - 0.5 * (1 - 0.4)) * bright_u
+    torch.testing.assert_close(p.brightness, b, atol=1e-15, rtol=0)
+    lo, hi = torch.log(torch.tensor(0.6, dtype=F64)), torch.log(torch.tensor(1 / 0.6, dtype=F64))
+    torch.testing.assert_close(
+        p.contrast, torch.exp(lo + (hi - lo) * contrast_u), atol=1e-14, rtol=0
+    )

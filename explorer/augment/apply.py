@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from explorer.augment.draw import draw
 from explorer.augment.geometry import ALIGN_CORNERS, sampling_grid
 from explorer.augment.params import AugParams, to_device
-from explorer.augment.pixel import cutout, lighting, lighting_on_logits_, rgb_randomize
+from explorer.augment.pixel import LogitLighting, cutout, lighting, rgb_randomize
 from explorer.augment.settings import AugSettings
 from explorer.padding import check_padding_mode
 
@@ -71,16 +71,24 @@ def apply(img: Tensor, params: AugParams, size: int, padding_mode: str = "reflec
     Shape:
         (3, H, W) or (n, 3, H, W) -> (n, 3, size, size)
     """
-    out = resample(img, params, size, padding_mode)  # fresh and contiguous: ours to overwrite
+    # Everything the params decide is decided first, while those few numbers are in the CPU's
+    # caches: after the resample's passes over the tiles each tiny op would start from cold memory.
     lit = (params.brightness != 0.5) | (params.contrast != 1)  # decided where params live
-    if bool(lit.all()):
-        out = lighting_on_logits_(out.logit_(), params.brightness, params.contrast)
-    elif bool(lit.any()):
+    lit_all, lit_any = bool(lit.all()), bool(lit.any())
+    rgb_any, cutout_any = bool(params.rgb_on.any()), bool(params.cutout_on.any())
+    dtype = torch.float32 if img.dtype == torch.uint8 else img.dtype
+    shading = (
+        LogitLighting(params.brightness, params.contrast, img.device, dtype) if lit_all else None
+    )
+    out = resample(img, params, size, padding_mode)  # fresh and contiguous: ours to overwrite
+    if shading is not None:
+        out = shading.apply_(out.logit_())
+    elif lit_any:
         shaded = lighting(out, params.brightness, params.contrast)
         out = torch.where(to_device(lit, out.device)[:, None, None, None], shaded, out)
-    if bool(params.rgb_on.any()):
+    if rgb_any:
         out = rgb_randomize(out, params)
-    if bool(params.cutout_on.any()):
+    if cutout_any:
         out = cutout(out, params)
     return out.contiguous()
 

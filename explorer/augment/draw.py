@@ -41,7 +41,14 @@ def _uniform(u: Array, lo: float, hi: float) -> Array:
 
 
 def _log_uniform(u: Array, lo: float, hi: float) -> Array:
+    if lo == hi == 1:  # a transform turned off: exp(0) is exactly 1, no need to compute it
+        return np.ones_like(u)
     return _torch(torch.exp, _uniform(u, math.log(lo), math.log(hi)))
+
+
+def _logit_or_zero(on: Array, b: Array) -> Array:
+    """logit(b) where `on`, 0 elsewhere (all 0 without computing a logit when none is on)."""
+    return np.where(on, _torch(torch.logit, b), 0.0) if on.any() else np.zeros_like(b)
 
 
 class _Source:
@@ -90,10 +97,9 @@ def _lighting(s: AugSettings, r: _Source, p: _Fields) -> None:
     b2_on, b2 = r.coin(s.p_brightness), _uniform(r.u(), 0.5 * (1 - m), 0.5 * (1 + m))
     m = s.max_contrast
     c2_on, c2 = r.coin(s.p_contrast), _log_uniform(r.u(), 1 - m, 1 / (1 - m))
-    # brightness adds in logit space, contrast multiplies there
-    logit_b = np.where(b_on, _torch(torch.logit, b), 0.0) + np.where(
-        b2_on, _torch(torch.logit, b2), 0.0
-    )
+    # brightness adds in logit space, contrast multiplies there (a magnitude of 0 is off)
+    logit_b = _logit_or_zero(b_on & (s.max_lighting > 0), b)
+    logit_b = logit_b + _logit_or_zero(b2_on & (s.max_brightness > 0), b2)
     p["brightness"] = _torch(torch.sigmoid, logit_b)
     p["contrast"] = np.where(c_on, c, 1.0) * np.where(c2_on, c2, 1.0)
 
@@ -118,21 +124,33 @@ def _crop_window(s: AugSettings, r: _Source, p: _Fields) -> None:
     """The crop window: its position, rand_resize_crop's size and shape, and the padding."""
     crow, ccol = r.u(), r.u()
     rrc_on = r.coin(s.p_resize_crop) & (s.max_resize_crop > 1)
-    scale = _uniform(r.u(RRC_TRIES), 1.0, s.max_resize_crop)
-    ratio = _log_uniform(r.u(RRC_TRIES), 1 / s.resize_crop_ratio, s.resize_crop_ratio)
-    w, h = (
-        _torch(torch.sqrt, ratio / scale),
-        _torch(torch.sqrt, 1 / (ratio * scale)),
-    )  # area 1/scale, w/h = ratio
-    fits = (w <= 1) & (h <= 1)
-    first = np.argmax(fits, axis=1)[:, None]  # the first try that fits
-    ok = fits.any(axis=1) & rrc_on
-    p["win_w"] = np.where(ok, np.take_along_axis(w, first, 1)[:, 0], 1.0)
-    p["win_h"] = np.where(ok, np.take_along_axis(h, first, 1)[:, 0], 1.0)
+    u_scale, u_ratio = r.u(RRC_TRIES), r.u(RRC_TRIES)
+    p["win_w"], p["win_h"], ok = _resize_crop(s, rrc_on, u_scale, u_ratio)
     random_pos = np.full(r.n, s.rand_crop) | ok
     p["crop_row"] = np.where(random_pos, crow, 0.5)
     p["crop_col"] = np.where(random_pos, ccol, 0.5)
     p["pad"] = np.where(r.coin(s.p_pad), float(s.pad), np.zeros(r.n))
+
+
+def _resize_crop(
+    s: AugSettings, on: Array, u_scale: Array, u_ratio: Array
+) -> tuple[Array, Array, Array]:
+    """rand_resize_crop's window (width, height, as fractions of the square) and where it is on.
+
+    The first of RRC_TRIES (scale, ratio) pairs whose window fits, like fastai; the whole square
+    where none fits or the transform is off (then nothing is computed: the uniforms were drawn).
+    """
+    if not on.any():
+        return np.ones(on.shape), np.ones(on.shape), on
+    scale = _uniform(u_scale, 1.0, s.max_resize_crop)
+    ratio = _log_uniform(u_ratio, 1 / s.resize_crop_ratio, s.resize_crop_ratio)
+    # area 1/scale, w/h = ratio
+    w, h = _torch(torch.sqrt, ratio / scale), _torch(torch.sqrt, 1 / (ratio * scale))
+    fits = (w <= 1) & (h <= 1)
+    first = np.argmax(fits, axis=1)[:, None]  # the first try that fits
+    ok = fits.any(axis=1) & on
+    win_w = np.where(ok, np.take_along_axis(w, first, 1)[:, 0], 1.0)
+    return win_w, np.where(ok, np.take_along_axis(h, first, 1)[:, 0], 1.0), ok
 
 
 def _pixel(s: AugSettings, r: _Source, p: _Fields) -> None:

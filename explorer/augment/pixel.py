@@ -51,23 +51,52 @@ def lighting(x: Tensor, brightness: Tensor, contrast: Tensor) -> Tensor:
 def lighting_on_logits_(logits: Tensor, brightness: Tensor, contrast: Tensor) -> Tensor:
     """`lighting` on logits computed already, in place: (L + b) · c as L · c + b · c, a sigmoid.
 
-    On the CPU L · c + b · c is one fused multiply-add pass per sample with scalar operands (a
-    pass over the tiles fewer than a multiply then an add; per-sample operands broadcast in one
-    batched call run a scalar loop there, 5× slower). On a GPU it is a multiply and an add over
-    the batch: no per-sample calls, no reading the values back (and so it is under autograd).
-
     Shape:
         (n, C, H, W), (n,), (n,) -> (n, C, H, W), the same storage as `logits`
     """
-    b = torch.logit(brightness.to(torch.float64))  # tiny: composed where the params live
-    c = contrast.to(torch.float64)
-    if logits.device.type == "cpu" and not logits.requires_grad:  # out= cannot record a graph
-        for tile, ci, si in zip(logits, c.tolist(), (b * c).tolist(), strict=True):
-            torch.add(torch.tensor(si, dtype=tile.dtype), tile, alpha=ci, out=tile)
+    return LogitLighting(brightness, contrast, logits.device, logits.dtype).apply_(logits)
+
+
+class LogitLighting:
+    """Each sample's lighting terms in logit space, c and b · c, made ready before the tiles.
+
+    `apply` builds them before it resamples, while the few numbers involved are still in the
+    CPU's caches (after a pass over the tiles every tiny op starts from cold memory). On the CPU
+    L · c + b · c is then one fused multiply-add pass per tile with scalar operands (a pass over
+    the tiles fewer than a multiply then an add; per-sample operands broadcast in one batched
+    call run a scalar loop there, 5× slower). On a GPU, or under autograd, it is a multiply and
+    an add over the batch: no per-sample calls, nothing read back from the GPU.
+
+    Args:
+        brightness: (n,) 0.5 = unchanged.
+        contrast: (n,) 1 = unchanged.
+        device: where the logits will be.
+        dtype: the logits' dtype.
+    """
+
+    def __init__(
+        self, brightness: Tensor, contrast: Tensor, device: torch.device, dtype: torch.dtype
+    ) -> None:
+        b = torch.logit(brightness.to(torch.float64))  # tiny: composed where the params live
+        c = contrast.to(torch.float64)
+        self.scale = to_device(c, device, dtype)[:, None, None, None]
+        self.shift = to_device(b * c, device, dtype)[:, None, None, None]
+        self.per_tile = device.type == "cpu"
+        if self.per_tile:
+            self.alphas, self.shifts = c.tolist(), self.shift.view(-1).unbind()
+
+    def apply_(self, logits: Tensor) -> Tensor:
+        """sigmoid(L · c + b · c), in place.
+
+        Shape:
+            (n, C, H, W) -> (n, C, H, W), the same storage
+        """
+        if self.per_tile and not logits.requires_grad:  # out= cannot record a graph
+            for tile, alpha, shift in zip(logits, self.alphas, self.shifts, strict=True):
+                torch.add(shift, tile, alpha=alpha, out=tile)
+        else:
+            logits.mul_(self.scale).add_(self.shift)
         return torch.sigmoid_(logits)
-    shift = to_device(b * c, logits.device, logits.dtype)[:, None, None, None]
-    scale = to_device(c, logits.device, logits.dtype)[:, None, None, None]
-    return torch.sigmoid_(logits.mul_(scale).add_(shift))
 
 
 def rgb_randomize(x: Tensor, params: AugParams) -> Tensor:
