@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from explorer.heatmap.hooks import evaluating
-from explorer.heatmap.methods import CAM_METHODS, EPS, method_map, score_cam
+from explorer.heatmap.methods import CAM_METHODS, EPS, inference_copy, method_map, score_cam
 
 STEPS = 12  # at most 13 points on each curve (see step_counts)
 BATCH = 32  # masked images per forward pass
@@ -118,16 +118,20 @@ def blurred(x: Tensor) -> Tensor:
 def class_probs(
     model: nn.Module, images: Tensor, class_idx: int, batch_size: int = BATCH
 ) -> Tensor:
-    """The class's softmax probability for each image, in batches under inference mode.
+    """The class's softmax probability for each image, in batches under inference mode, through
+    `inference_copy` (BatchNorm folded, channels-last: the same function, fewer passes over memory).
 
     Shape:
         images: (N, 3, H, W) -> (N,)
     """
     device = next(model.parameters()).device
     out = []
-    with evaluating(model, no_grad_params=False), torch.inference_mode():
+    with evaluating(model, no_grad_params=False):
+        net = inference_copy(model)
+    with torch.inference_mode():
         for chunk in images.split(batch_size):
-            out.append(model(chunk.to(device)).float().softmax(-1)[:, class_idx].cpu())
+            xb = chunk.to(device).contiguous(memory_format=torch.channels_last)
+            out.append(net(xb).float().softmax(-1)[:, class_idx].cpu())
     return torch.cat(out)
 
 
