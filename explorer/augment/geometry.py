@@ -97,7 +97,10 @@ _FLIPS = _flip_table()
 
 def _host(t: Tensor) -> NDArray[Any]:
     """A parameter as a numpy array on the host: a view for CPU tensors (one read from a GPU)."""
-    return t.detach().cpu().numpy()
+    try:
+        return t.numpy()
+    except (TypeError, RuntimeError):  # on a GPU, or part of a graph
+        return t.detach().cpu().numpy()
 
 
 def _f64(t: Tensor) -> Array:
@@ -114,16 +117,18 @@ def _eye(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
 
 
 def _solve_homographies(orig: Array, targ: Array) -> Array:
-    """`homography` in numpy: (n, 4, 2), (n, 4, 2) -> (n, 3, 3)."""
+    """`homography` in numpy: (4, 2) or (n, 4, 2), (n, 4, 2) -> (n, 3, 3)."""
     n = targ.shape[0]
-    ox, oy = orig[..., 0], orig[..., 1]
+    ox, oy = orig[..., 0, None], orig[..., 1, None]
     a = np.zeros((n, 4, 2, 8))  # rows x0 y0 x1 y1 ... of the 8×8 system
     a[:, :, 0, 0:2] = a[:, :, 1, 3:5] = targ
     a[:, :, 0, 2] = a[:, :, 1, 5] = 1.0
-    a[:, :, 0, 6:] = -ox[..., None] * targ
-    a[:, :, 1, 6:] = -oy[..., None] * targ
-    h = np.linalg.solve(a.reshape(n, 8, 8), orig.reshape(n, 8, 1))[..., 0]
-    return np.concatenate([h, np.ones((n, 1))], axis=1).reshape(n, 3, 3)
+    a[:, :, 0, 6:] = -ox * targ
+    a[:, :, 1, 6:] = -oy * targ
+    b = np.broadcast_to(orig, targ.shape).reshape(n, 8, 1)
+    out = np.ones((n, 9))
+    out[:, :8] = np.linalg.solve(a.reshape(n, 8, 8), b)[..., 0]
+    return out.reshape(n, 3, 3)
 
 
 def homography(orig: Tensor, targ: Tensor) -> Tensor:
@@ -143,42 +148,45 @@ def homography(orig: Tensor, targ: Tensor) -> Tensor:
     Shape:
         (n, 4, 2), (n, 4, 2) -> (n, 3, 3)
     """
-    t = _f64(targ)
-    h = _solve_homographies(np.broadcast_to(_f64(orig), t.shape), t)
+    h = _solve_homographies(_f64(orig), _f64(targ))
     return to_device(torch.from_numpy(h), targ.device, targ.dtype)
 
 
-def _affine_rows(params: AugParams) -> Array:
-    """flip/dihedral · rotate · squish · zoom per sample: the top two rows of its 3×3 matrix.
+def _affine(params: AugParams) -> Array:
+    """flip/dihedral · rotate · squish · zoom per sample, as an affine 3×3 matrix.
 
     Written out entry by entry on the host (a few dozen numpy operations on (n,) arrays, instead
     of five 3×3 matrices built and multiplied as tensors: each tiny torch op costs microseconds).
 
     Shape:
-        AugParams(n) -> (n, 2, 3) float64
+        AugParams(n) -> (n, 3, 3) float64
     """
+    n = params.n
     flips = _FLIPS[_host(params.flip).astype(np.intp), _host(params.dihedral) & 7]  # (n, 2, 2)
     a = np.deg2rad(_f64(params.angle))
     cos, sin = np.cos(a), np.sin(a)
     sq = _f64(params.squish)
     qx, qy = np.where(sq <= 1, sq, 1.0), np.where(sq <= 1, 1.0, 1 / sq)  # squish: one axis
-    rot_squish = np.stack([cos * qx, -sin * qy, sin * qx, cos * qy], -1).reshape(-1, 2, 2)
+    rot_squish = np.empty((n, 2, 2))
+    rot_squish[:, 0, 0], rot_squish[:, 0, 1] = cos * qx, -sin * qy
+    rot_squish[:, 1, 0], rot_squish[:, 1, 1] = sin * qx, cos * qy
     lin = flips @ rot_squish
     inv = 1 / _f64(params.zoom)
     # zoom: scale by 1/zoom about the focus, which stays where it was
-    focus = np.stack([_f64(params.zoom_col), _f64(params.zoom_row)], -1) * 2 - 1
-    shift = (1 - inv)[:, None, None] * focus[:, :, None]  # (n, 2, 1)
-    return np.concatenate([lin * inv[:, None, None], lin @ shift], axis=2)
+    shift = np.empty((n, 2, 1))
+    shift[:, 0, 0] = (1 - inv) * (2 * _f64(params.zoom_col) - 1)
+    shift[:, 1, 0] = (1 - inv) * (2 * _f64(params.zoom_row) - 1)
+    out = np.zeros((n, 3, 3))
+    out[:, :2, :2], out[:, :2, 2:], out[:, 2, 2] = lin * inv[:, None, None], lin @ shift, 1.0
+    return out
 
 
-def _homogeneous(rows: Array, params: AugParams) -> Array:
-    """Two affine rows + (0, 0, 1), times the warps' homography where any sample warps.
+def _with_warps(affine: Array, params: AugParams) -> Array:
+    """The affine maps times the warps' homography, where any sample warps.
 
     Shape:
-        (n, 2, 3), AugParams(n) -> (n, 3, 3)
+        (n, 3, 3), AugParams(n) -> (n, 3, 3)
     """
-    bottom = np.broadcast_to(np.array([0.0, 0.0, 1.0]), (rows.shape[0], 1, 3))
-    affine = np.concatenate([rows, bottom], axis=1)
     warps = _warps(params)
     return affine if warps is None else affine @ warps
 
@@ -197,7 +205,7 @@ def square_matrices(params: AugParams) -> Tensor:
         AugParams(n) -> (n, 3, 3)
     """
     with np.errstate(divide="ignore", invalid="ignore"):  # like torch: inf/nan, no warning
-        return _torch(_homogeneous(_affine_rows(params), params), params)
+        return _torch(_with_warps(_affine(params), params), params)
 
 
 def warp_matrices(params: AugParams) -> Tensor:
@@ -222,7 +230,7 @@ def _warps(params: AugParams) -> Array | None:
     n = params.n
     sym, persp = _f64(params.warp), _f64(params.perspective)
     tilt, skew = _f64(params.tilt), _f64(params.skew)
-    mags = np.stack([abs(sym).sum(1), abs(persp).sum((1, 2)), abs(tilt), abs(skew)])
+    mags = np.array([abs(sym).sum(1), abs(persp).sum((1, 2)), abs(tilt), abs(skew)])
     on = np.greater(mags, 0)  # (4, n): kind k moves sample i
     kinds = on.any(axis=1).tolist()  # (4,): which kinds any sample uses
     if not any(kinds):
@@ -236,8 +244,7 @@ def _warps(params: AugParams) -> Array | None:
         moves.append(_TILT_NP[_host(params.tilt_dir)] * tilt[:, None, None])
     if kinds[3]:
         moves.append(_SKEW_NP[_host(params.skew_dir)] * skew[:, None, None])
-    targ = _ORIG_NP + np.concatenate(moves)
-    hs = _solve_homographies(np.broadcast_to(_ORIG_NP, targ.shape), targ)
+    hs = _solve_homographies(_ORIG_NP, _ORIG_NP + np.concatenate(moves))
     hs = hs.reshape(len(moves), n, 3, 3)
     out = hs[-1]  # skew · tilt · perspective · symmetric: the symmetric warp nearest the tile
     for h in hs[-2::-1]:
@@ -257,9 +264,12 @@ def _matrices(params: AugParams, in_hw: tuple[int, int]) -> Array:
     cy = (h - 1) / 2 + (2 * _f64(params.crop_row) - 1) * ((h - 1) / 2 + pad - hy)
     # the crop window: square units -> input pixels -> input grid units, a scale and a shift
     with np.errstate(divide="ignore", invalid="ignore"):  # like torch: inf/nan, no warning
-        rows = _affine_rows(params) * np.stack([hx * 2 / (w - 1), hy * 2 / (h - 1)], -1)[..., None]
-        rows[:, :, 2] += np.stack([cx * 2 / (w - 1) - 1, cy * 2 / (h - 1) - 1], -1)
-        return _homogeneous(rows, params)
+        m = _affine(params)
+        m[:, 0, :] *= (hx * 2 / (w - 1))[:, None]
+        m[:, 1, :] *= (hy * 2 / (h - 1))[:, None]
+        m[:, 0, 2] += cx * 2 / (w - 1) - 1
+        m[:, 1, 2] += cy * 2 / (h - 1) - 1
+        return _with_warps(m, params)
 
 
 def matrices(params: AugParams, in_hw: tuple[int, int]) -> Tensor:
