@@ -5,9 +5,9 @@ rescales that transform only and leaves every other draw as it was (a slider nev
 other tiles). The helpers below run in a fixed order for that reason: do not reorder them.
 
 The random numbers come from torch's generator; the arithmetic on them (a few hundred operations
-on arrays of n numbers) runs in numpy, where such a tiny operation costs a third of a torch call,
-and the transcendental functions go through torch on the same arrays, so a draw is bit for bit
-what the torch-only draw gave.
+on arrays of n numbers) runs in numpy, where such a tiny operation costs a third of a torch call.
+exp, logit, sigmoid and sqrt go through torch on the same arrays (numpy's differ from torch's in
+the last bit now and then), so the draws are bit for bit those of the torch-only draw before.
 """
 
 from __future__ import annotations
