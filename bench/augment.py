@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -70,15 +71,22 @@ def median_ms(
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Median wall time and median thread CPU time of each function in ms, interleaved per round.
 
-    The CPU time (time.thread_time) leaves out the waits for a core that a shared machine adds.
+    The order is shuffled every round (seeded): in a fixed order each function always runs after
+    the same one, so one finds the caches full of its predecessor's data (ours after kornia's
+    tensors) while another runs after a near copy of itself (one bare grid_sample after the
+    other), which biased the ratios between them by up to 0.1x. The CPU time (time.thread_time)
+    leaves out the waits for a core that a shared machine adds.
     """
     for _ in range(warmup):
         for f in fns.values():
             f()
     wall: dict[str, list[float]] = {k: [] for k in fns}
     cpu: dict[str, list[float]] = {k: [] for k in fns}
+    order, rng = list(fns), random.Random(0)
     for _ in range(iters):
-        for k, f in fns.items():
+        rng.shuffle(order)
+        for k in order:
+            f = fns[k]
             t0, c0 = time.perf_counter(), time.thread_time()
             f()
             cpu[k].append((time.thread_time() - c0) * 1e3)
