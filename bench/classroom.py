@@ -31,10 +31,10 @@ import time
 from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright_kit import ARGS, CHROMIUM, serve, wait_for_run
 
 MAX_SESSIONS = 16
-DONE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 ROTATE = ".st-key-augment_max_rotate input[type='range']"
 STEPPER = ".st-key-convolve_stepper canvas.cs-output"
 LAYER = "m[0][5]: layer2 (stride 8)"
@@ -90,19 +90,75 @@ def cpu_split(server: int) -> tuple[float, float]:
     return cpu_s(list(ours)), cpu_s([p for p in tree(os.getpid()) if p not in ours])
 
 
-def settle(pages: list[Page], started: list[float], timeout_s: float = 180) -> list[float]:
-    """Seconds from each page's action until its script run ended, polling all pages together."""
-    done: list[float | None] = [None] * len(pages)
+# Installed in every page before the app's own scripts: the app's WebSocket is watched, and the
+# first ForwardMsg carrying `script_finished` (field 6) after the page was armed notes, in the
+# page's own clock, how long the run took to come back. Arming at load time (0 = navigation
+# start) times the first load. Nothing polls the pages while they run: with 8 sessions, polling
+# each page every 50 ms cost the shared 2 cores more than the server did, and the app's script
+# state attribute is not a reliable end signal (a quick run can go and come back between two
+# renders, leaving it unchanged).
+SCRIPT_FINISHED = 6  # ForwardMsg.script_finished (streamlit/proto/ForwardMsg.proto)
+FINISHED_EARLY_FOR_RERUN = 2  # ForwardMsg.ScriptFinishedStatus
+WATCH = """(() => {
+  // The top-level fields of a ForwardMsg: [number, value] (value only for varints).
+  const fields = (buf) => {
+    const b = new Uint8Array(buf), out = [];
+    let i = 0;
+    const varint = () => {
+      let x = 0, s = 1, c;
+      do { c = b[i++]; x += (c & 0x7f) * s; s *= 128; } while (c & 0x80 && i < b.length);
+      return x;
+    };
+    while (i < b.length) {
+      const tag = varint(), wire = tag % 8;
+      let value = null;
+      if (wire === 0) value = varint();
+      else if (wire === 1) i += 8;
+      else if (wire === 2) { const n = varint(); i += n; }
+      else if (wire === 5) i += 4;
+      else break;
+      out.push([Math.floor(tag / 8), value]);
+    }
+    return out;
+  };
+  // A run that ends early for a rerun (status 2) is not the end: the rerun's own end is.
+  const finished = (buf) =>
+    fields(buf).some(([n, v]) => n === SCRIPT_FINISHED && v !== FINISHED_EARLY_FOR_RERUN);
+  window.__armedAt = 0;
+  window.__classroomDone = null;
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (ev) => {
+        if (window.__classroomDone !== null || !(ev.data instanceof ArrayBuffer)) return;
+        if (finished(ev.data)) {
+          window.__classroomDone = (performance.now() - window.__armedAt) / 1000;
+        }
+      });
+    }
+  };
+})();""".replace("SCRIPT_FINISHED", str(SCRIPT_FINISHED)).replace(
+    "FINISHED_EARLY_FOR_RERUN", str(FINISHED_EARLY_FOR_RERUN)
+)
+ARM = "() => { window.__armedAt = performance.now(); window.__classroomDone = null; }"
+READ = "() => window.__classroomDone"
+
+
+def settle(pages: list[Page], timeout_s: float = 180) -> list[float]:
+    """Each page's seconds from its armed action to the end of the run it started."""
+    out = []
     end = time.monotonic() + timeout_s
-    while any(d is None for d in done) and time.monotonic() < end:
-        for i, pg in enumerate(pages):
-            if done[i] is None and time.monotonic() - started[i] > 0.3:
-                if pg.locator(DONE).count():
-                    done[i] = time.monotonic() - started[i]
-        time.sleep(0.05)
+    for pg in pages:
+        try:
+            left_ms = max(1.0, (end - time.monotonic()) * 1000)
+            pg.wait_for_function(f"() => ({READ})() !== null", polling=200, timeout=left_ms)
+            out.append(float(pg.evaluate(READ)))
+        except PlaywrightTimeout:
+            out.append(timeout_s)  # no run came back: counted as the whole time allowed
     for pg in pages:
         wait_for_run(pg)  # and any rerun it queued, so the next step starts from a quiet page
-    return [d if d is not None else timeout_s for d in done]
+    return out
 
 
 Latencies = list[tuple[str, float]]  # (interaction kind, seconds)
@@ -110,11 +166,10 @@ Latencies = list[tuple[str, float]]  # (interaction kind, seconds)
 
 def step(pages: list[Page], kind: str, action, latencies: Latencies) -> None:
     """Every session does `action` at once; each one's time to the end of the run it started."""
-    started = []
     for i, pg in enumerate(pages):
-        started.append(time.monotonic())
+        pg.evaluate(ARM)
         action(i, pg)
-    latencies += [(kind, t) for t in settle(pages, started)]
+    latencies += [(kind, t) for t in settle(pages)]
 
 
 def open_page(pg: Page, title: str) -> None:
@@ -168,10 +223,13 @@ def tour(pages: list[Page], url: str) -> tuple[Latencies, int, int, int]:
     """Every session's scripted tour; (kind-tagged latencies, errors, sessions that saw another's
     state, sessions whose own state was gone)."""
     lat: Latencies = []
-    step(pages, "first load", lambda i, pg: pg.goto(url), lat)
+    for pg in pages:
+        pg.goto(url, wait_until="commit")  # timed from the navigation's start (WATCH)
+    lat += [("first load", t) for t in settle(pages)]
     step(pages, "open Augmentation", lambda i, pg: open_page(pg, "Augmentation"), lat)
     names = sample_names(pages[0])
-    mine = [names[i % len(names)] for i in range(len(pages))]
+    # Never the first (the default): picking it again starts no run. Sessions share photos.
+    mine = [names[1 + i % (len(names) - 1)] for i in range(len(pages))]
     step(pages, "pick photo", lambda i, pg: pick_sample(pg, mine[i]), lat)
     start = float(pages[0].locator(ROTATE).first.input_value())
     rotate = [start + i + 1 for i in range(len(pages))]  # session i presses i + 1 times
@@ -226,7 +284,9 @@ def quantiles(values: list[float]) -> dict[str, float]:
 
 
 def new_page(browser) -> Page:
-    return browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script(WATCH)
+    return context.new_page()
 
 
 def one_class(n: int, pw, warm: bool = True) -> dict:
