@@ -148,3 +148,19 @@ def test_inference_copy_of_an_untraceable_model_is_a_plain_copy():
     xb = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         torch.testing.assert_close(copy(xb), model(xb))
+
+
+def test_inference_copy_of_a_training_model_is_the_eval_function():
+    model = models.create_cnn("resnet18", 5, seed=2)
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():  # training-mode passes: running statistics that differ from batches'
+        model(torch.randn(6, 3, 32, 32, generator=g))
+    model.train()
+    copy = methods.inference_copy(model)
+    assert model.training and all(m.training for m in model.modules())
+    assert not any(m.training for m in copy.modules())
+    xb = torch.randn(2, 3, 32, 32, generator=g)
+    model.eval()
+    with torch.no_grad():
+        ref = model(xb)
+        torch.testing.assert_close(copy(xb), ref, rtol=1e-4, atol=1e-4 * float(ref.abs().max()))

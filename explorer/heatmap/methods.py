@@ -183,15 +183,14 @@ def inference_copy(model: nn.Module) -> nn.Module:
     pass over every activation disappears) and the weights in channels-last layout (oneDNN's
     fast convolution layout on CPU). Equal to the model up to float rounding; the model itself is
     untouched. Kept per model until its weights change; a model fx cannot trace is copied as is.
-
-    Call it with the model in eval mode (`evaluating`): the copy keeps the mode it had.
+    The copy is in eval mode whatever the model's mode.
     """
     key = _state_key(model)
     cached = _COPIES.get(model)
     if key is not None and cached is not None and cached[0] == key:
         return cached[1]
     try:
-        copy: nn.Module = fx_fuse(_bare_copy(model), inplace=True)
+        copy: nn.Module = fx_fuse(_bare_copy(model).eval(), inplace=True)
     except _FX_FAILURES:  # data-dependent control flow, untraceable modules: no folding
         copy = _bare_copy(model)
     copy = copy.eval().to(memory_format=torch.channels_last)
