@@ -8,10 +8,13 @@ goes back to the Augmentation page and checks it still sees its own photo and ro
 First one session tours the fresh server alone (the warm-up: torch, the models and the first
 results load; not timed, not counted; its own latencies are reported as `warmup_by_kind`), then the
 N sessions tour it together. Reports, per N: p50/p95/max interaction latency, over all and per
-kind of interaction (from the action to the end of the script run it starts, polled on all
-sessions at once so they overlap on the server; the stepper hover, which reruns nothing, until the
-browser shows the cell under the pointer), server RSS (VmRSS of the server and its children from
-/proc) idle, after the warm-up and at the end, errors (stException count) and cross-talk.
+kind of interaction (every session acts at once, so they overlap on the server; timed from the
+action to the `script_finished` message of the run it starts, as the page receives it; the
+stepper hover, which reruns nothing, until the browser shows the cell under the pointer), server
+RSS (VmRSS of the server and its children, from /proc) idle, after the warm-up and at the end,
+the server's CPU seconds per kind of interaction (all sessions together: a step that took long
+while the server used little waited for the browsers, which share these cores), errors
+(stException count) and cross-talk.
 `rss_growth_mb` is what the N sessions add to the warmed server (the target); from the idle server
 it is `rss_growth_from_idle_mb`. N = 1, 4, 8 by default (16 with --sixteen); one JSON line last.
 
@@ -164,12 +167,30 @@ def settle(pages: list[Page], timeout_s: float = 180) -> list[float]:
 Latencies = list[tuple[str, float]]  # (interaction kind, seconds)
 
 
+class ServerMeter:
+    """CPU seconds the server spends per kind of interaction (a step's runs, all sessions)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.by_kind: dict[str, float] = {}
+
+    def now(self) -> float:
+        return cpu_s(tree(self.pid))
+
+
+METER: list[ServerMeter] = []  # the server of the class running now
+
+
 def step(pages: list[Page], kind: str, action, latencies: Latencies) -> None:
     """Every session does `action` at once; each one's time to the end of the run it started."""
+    before = METER[0].now() if METER else 0.0
     for i, pg in enumerate(pages):
         pg.evaluate(ARM)
         action(i, pg)
     latencies += [(kind, t) for t in settle(pages)]
+    if METER:
+        m = METER[0]
+        m.by_kind[kind] = round(m.by_kind.get(kind, 0.0) + m.now() - before, 2)
 
 
 def open_page(pg: Page, title: str) -> None:
@@ -223,9 +244,8 @@ def tour(pages: list[Page], url: str) -> tuple[Latencies, int, int, int]:
     """Every session's scripted tour; (kind-tagged latencies, errors, sessions that saw another's
     state, sessions whose own state was gone)."""
     lat: Latencies = []
-    for pg in pages:
-        pg.goto(url, wait_until="commit")  # timed from the navigation's start (WATCH)
-    lat += [("first load", t) for t in settle(pages)]
+    # A new document: the page times it from the navigation's start (WATCH arms it at 0).
+    step(pages, "first load", lambda i, pg: pg.goto(url, wait_until="commit"), lat)
     step(pages, "open Augmentation", lambda i, pg: open_page(pg, "Augmentation"), lat)
     names = sample_names(pages[0])
     # Never the first (the default): picking it again starts no run. Sessions share photos.
@@ -306,7 +326,9 @@ def one_class(n: int, pw, warm: bool = True) -> dict:
         rss_warm = rss_mb(proc.pid)
         pages = [new_page(browser) for _ in range(n)]
         t0, (server0, browser0) = time.monotonic(), cpu_split(proc.pid)
+        METER[:] = [ServerMeter(proc.pid)]
         lat, bad, crossed, lost = tour(pages, url)
+        server_by_kind, METER[:] = METER[0].by_kind, []
         rss1, (server1, browser1) = rss_mb(proc.pid), cpu_split(proc.pid)
         kinds: dict[str, list[float]] = {}
         for kind, t in lat:
@@ -330,6 +352,9 @@ def one_class(n: int, pw, warm: bool = True) -> dict:
             "browser_cpu_s": round(browser1 - browser0, 1),
             "load_avg_1m": round(os.getloadavg()[0], 2),
             "by_kind": {k: quantiles(v) for k, v in kinds.items()},
+            # The server's CPU seconds per kind, over all sessions: next to by_kind it says
+            # whether a step waited for the server or for the browsers on the same cores.
+            "server_cpu_by_kind": server_by_kind,
             "warmup_by_kind": {k: round(t, 3) for k, t in warm_lat},
         }
     finally:
