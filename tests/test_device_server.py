@@ -25,15 +25,22 @@ CUDA_QUERIES = (
 )
 
 
+def _touched(name: str):
+    # One function per name: torch._dynamo, if first imported under the patch, maps torch
+    # functions to rules and refuses one object under two names.
+    def touched(*_args, **_kwargs):
+        raise AssertionError(f"the server process called torch.cuda.{name}")
+
+    return touched
+
+
 @pytest.fixture
 def no_cuda(monkeypatch):
     """Every torch.cuda query in this process raises (a child process is not affected)."""
-
-    def touched(*_args, **_kwargs):
-        raise AssertionError("the server process touched CUDA")
+    import torch._dynamo  # noqa: F401  (imported by torchvision; before the patch, not under it)
 
     for name in CUDA_QUERIES:
-        monkeypatch.setattr(torch.cuda, name, touched)
+        monkeypatch.setattr(torch.cuda, name, _touched(name))
     clear = (procs.gpu_names, procs._child_gpu_names, procs.gpu_count)
     for f in clear:
         f.cache_clear()
@@ -107,20 +114,27 @@ def _sidebar_and_heatmap(page: str) -> None:
     runpy.run_path(page)
 
 
-def test_sidebar_and_heatmap_page_never_touch_cuda(no_cuda, app_test, monkeypatch):
+def test_sidebar_and_heatmap_page_never_touch_cuda(no_cuda, monkeypatch, tmp_path):
     """The shared sidebar, then the Heatmap page (its model, a forward and backward pass and the
     faithfulness panel), with torch.cuda failing on any query in this process."""
+    import streamlit as st
     from streamlit.testing.v1 import AppTest
 
     from .conftest import ROOT
 
-    app_test()  # clean caches, EXPLORER_HOME in a temporary folder
+    monkeypatch.setenv("EXPLORER_HOME", str(tmp_path))  # no checkpoints: the random model
+    st.cache_data.clear()
+    st.cache_resource.clear()
     real = models.create_cnn
     # A resnet18 for the page's resnet34: the same layer names, half the work.
     monkeypatch.setattr(models, "create_cnn", lambda arch, n, **kw: real("resnet18", n, **kw))
     page = str(ROOT / "app_pages" / "heatmap.py")
-    at = AppTest.from_function(_sidebar_and_heatmap, args=(page,), default_timeout=180).run()
-    assert not at.exception, [e.value for e in at.exception]
-    labels = [m.value for m in at.sidebar.markdown if m.value.startswith("**Device:**")]
-    assert labels == [f"**Device:** {device.device_label()}"]
-    assert any(m.label == "Deletion area" for m in at.metric)  # the page ran to its panel
+    try:
+        at = AppTest.from_function(_sidebar_and_heatmap, args=(page,), default_timeout=180).run()
+        assert not at.exception, [e.value for e in at.exception]
+        labels = [m.value for m in at.sidebar.markdown if m.value.startswith("**Device:**")]
+        assert labels == [f"**Device:** {device.device_label()}"]
+        assert any(m.label == "Deletion area" for m in at.metric)  # the page ran to its panel
+    finally:  # the resnet18 stand-in must not stay cached as the page's model
+        st.cache_data.clear()
+        st.cache_resource.clear()

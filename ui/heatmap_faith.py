@@ -15,9 +15,10 @@ from explorer.plots import heatmap as plots
 from explorer.shapes import SHAPE_CLASSES
 
 FAITH_STEPS = 10  # points on each faithfulness curve, minus one (22 masked images per map)
-# Masked images per forward pass. Measured at 352 px on resnet34 (1 thread): batches of 4 take
-# the same CPU time as 32 or less, and the pass's peak memory falls from ~490 MB to ~170 MB,
-# which the allocator keeps: with several sessions measuring at once that was the server's RSS.
+# Masked images per forward pass. Measured at 352 px on resnet34 (1 thread, this 2-core machine):
+# batches of 4 took 2.2 CPU-s against 2.6 for 32, and the measurement's peak memory fell from
+# ~530 MB to ~300 MB, which the allocator keeps: with several sessions measuring at once that was
+# most of the server's RSS growth.
 FAITH_BATCH = 4
 
 
