@@ -96,10 +96,10 @@ def cpu_split(server: int) -> tuple[float, float]:
 # Installed in every page before the app's own scripts: the app's WebSocket is watched, and the
 # first ForwardMsg carrying `script_finished` (field 6) after the page was armed notes, in the
 # page's own clock, how long the run took to come back. Arming at load time (0 = navigation
-# start) times the first load. Nothing polls the pages while they run: with 8 sessions, polling
-# each page every 50 ms cost the shared 2 cores more than the server did, and the app's script
-# state attribute is not a reliable end signal (a quick run can go and come back between two
-# renders, leaving it unchanged).
+# start) times the first load. Nothing polls the pages while they run (polling 8 pages every 50 ms
+# took ~10 of the browsers' ~110 CPU-s in an 8-session tour, on the cores the server needs), and
+# the app's script-state attribute is no end signal: a quick run can start and end between two
+# renders, leaving it unchanged, so the old poll saw its 0.3 s floor instead.
 SCRIPT_FINISHED = 6  # ForwardMsg.script_finished (streamlit/proto/ForwardMsg.proto)
 FINISHED_EARLY_FOR_RERUN = 2  # ForwardMsg.ScriptFinishedStatus
 WATCH = """(() => {
