@@ -190,8 +190,8 @@ RECIPES: dict[str, str] = {
     "quick": "CPU-sized: resnet18 from scratch on 10000 synthetic shapes at 32 px, 8 epochs.",
     "tiny": "Seconds: one epoch on a few hundred 32 px shapes (for tests and a smoke check).",
     "demo": "The offline demo model for the Heatmap page: resnet18 from scratch on 10000 shapes, "
-    "5 epochs at 64 px then 2 at 96 px (progressive resizing; 0 % validation error at 96 px, "
-    "about 14 CPU-minutes).",
+    "5 epochs at 64 px then 2 at 96 px (progressive resizing; 0 % validation error at 96 px in "
+    "three runs, about 14 CPU-minutes).",
 }
 
 
@@ -226,9 +226,12 @@ def _recipe_fields(name: str) -> dict[str, Any]:
             # per-op overhead, not arithmetic), and from 32 px the 3x scale shift did not
             # transfer (8 epochs at 32 px: 0.05 % error, then one epoch at 96 px and 1e-4: 14 %).
             # From 64 px the step is 1.5x, and 1e-3 with the one-cycle warm-up absorbs it.
-            # Measured (seed 2, 1 torch thread, load average 4-11 on the 2 shared cores):
-            # 64 px error 69.5, 29.6, 1.55, 0, 0 % after epochs 1-5; 96 px 1.5 % then 0 %;
-            # 31 min wall, ~14 min of CPU (what one quiet core takes; 2 threads are faster there).
+            # Measured on the 2 shared cores, error after each epoch (64 px x5 | 96 px x2):
+            # seed 2, 1 thread, load 4-11: 69.5 29.6 1.6 0 0 | 1.5 0 %, 31 min wall, ~14 CPU-min;
+            # seed 3, 1 thread, load 1-3: 74.7 55.6 5.4 0.25 0 | 17.7 0 %, 14.9 min, 13.4 CPU-min;
+            # this recipe (seed 2, 2 threads), load 3-8: 74.2 63.7 5.6 0.65 0.05 | 4.0 0 %, 22.7
+            # min wall. The first 96 px epoch ends just past the cycle's peak LR (1.5-18 % there):
+            # only the stage's end counts.
             stages=[
                 Stage(epochs=5, size=64, lr=(3e-3, 3e-3), frozen=False, pct_start=0.3),
                 Stage(epochs=2, size=96, lr=(1e-3, 1e-3), frozen=False, pct_start=0.3),
