@@ -376,6 +376,7 @@ def page_settings(opt: dict[str, Any]) -> list[ui.state.Setting]:
         n("heatmap_channel", 0, 0, 4095, integer=True),
         n("heatmap_row", CENTRE, CENTRE, MAX_CELLS, integer=True, name="row"),
         n("heatmap_col", CENTRE, CENTRE, MAX_CELLS, integer=True, name="col"),
+        ui.state.flag(faith.FAITH_KEY, False, name="faith"),
         ui.state.flag("heatmap_compare", False, name="compare"),
         ui.state.flag("heatmap_compare_slow", False, name="compare_slow"),
         *runs.settings(opt),

@@ -13,6 +13,7 @@ import torch
 import torchvision
 
 from explorer.device import device_label
+from explorer.procs import gpu_count
 
 
 @dataclass
@@ -30,12 +31,12 @@ class InstallStatus:
 
 
 def install_status() -> InstallStatus:
-    """Collect the installation's state from disk and the torch runtime."""
+    """Collect the installation's state from disk, the torch runtime and a child's GPU count."""
     from explorer import data, models
 
     return InstallStatus(
         device=device_label(),
-        cuda=torch.cuda.is_available(),
+        cuda=gpu_count() > 0,  # asked of a child: the server never initialises CUDA
         python=platform.python_version(),
         torch=torch.__version__,
         torchvision=torchvision.__version__,

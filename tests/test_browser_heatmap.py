@@ -361,7 +361,7 @@ def test_methods_faithfulness_training_row_and_top_losses(
     ctx = browser.new_context(viewport={"width": 1400, "height": 1600})
     pg = ctx.new_page()
     pg.set_default_timeout(180_000)
-    pg.goto(f"{trained_server}/heatmap?layer=0.6&view=Grad-CAM&map=hirescam")
+    pg.goto(f"{trained_server}/heatmap?layer=0.6&view=Grad-CAM&map=hirescam&faith=1")
     wait_for_run(pg)
     assert shown(pg, "heatmap_model").startswith("shapes64")
     assert shown(pg, "heatmap_map") == "HiResCAM"

@@ -108,9 +108,12 @@ def test_a_failing_child_means_no_gpu(no_cuda, monkeypatch):
 def _sidebar_and_heatmap(page: str) -> None:
     import runpy
 
+    import streamlit as st
+
     import ui
 
     ui.image_sidebar()
+    st.session_state["heatmap_faith"] = True  # the faithfulness panel too: 22 more passes
     runpy.run_path(page)
 
 
@@ -138,3 +141,12 @@ def test_sidebar_and_heatmap_page_never_touch_cuda(no_cuda, monkeypatch, tmp_pat
     finally:  # the resnet18 stand-in must not stay cached as the page's model
         st.cache_data.clear()
         st.cache_resource.clear()
+
+
+def test_home_pages_install_status_never_touches_cuda(no_cuda) -> None:
+    # Home's table of what this installation has: its GPU answer is the child's.
+    from explorer import procs
+    from explorer.status import install_status
+
+    s = install_status()
+    assert s.cuda == (procs.gpu_count() > 0) and s.device == device.device_label()

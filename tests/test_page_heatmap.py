@@ -374,6 +374,10 @@ def test_method_switching_shows_each_map_with_its_faithfulness(app_test, shapes_
     assert at.selectbox(key="heatmap_model").value == shapes_ckpt
     at.selectbox(key="heatmap_layer").set_value("0.6").run()  # layer3: 4x4 at 64 px
     open_tab(at, "Grad-CAM")
+    # The measure is asked for (22 more passes per map): off, no metric is computed or shown.
+    assert not any(m.label == "Deletion area" for m in at.metric)
+    at.toggle(key="heatmap_faith").set_value(True).run()
+    assert at.query_params["faith"] in ("1", ["1"])
     assert at.selectbox(key="heatmap_map").value == "lesson"  # the lesson's variant by default
     model, x = oracle_input()
     k = int(model(x)[0].argmax())

@@ -70,10 +70,19 @@ def faithfulness_panel(f: hm.Faithfulness, class_name: str) -> None:
     )
 
 
+FAITH_KEY = "heatmap_faith"  # the page declares it (ui.state.flag, `faith=1` in the URL)
+
+
 def map_with_faithfulness(
     model: nn.Module, res: dict, opts: dict, which: str, caption: str, class_name: str
 ) -> None:
-    """A map beside how faithful it is to the model."""
+    """A map beside how faithful it is to the model, once asked for.
+
+    The measure runs the model on 22 masked copies of the picture (2-3 CPU-seconds at 352 px,
+    against ~0.1 s for the map): on by default it made every layer switch of a class sharing one
+    server wait for everyone's measures (bench/classroom.py), so a person turns it on, and the
+    choice stays with the page and its URL.
+    """
     left, right = st.columns([3, 2])
     left.image(
         hm.overlay(res["shown"], the_map(model, res, which), **opts),
@@ -81,7 +90,19 @@ def map_with_faithfulness(
         caption=caption,
     )
     with right:
-        faithfulness_panel(faithfulness_of(model, res, res["key"], which), class_name)
+        on = st.toggle(
+            "How faithful is this map?",
+            key=FAITH_KEY,
+            help=f"Deletes, then inserts, the picture's pixels in the map's order and asks the "
+            f"model each time: {2 * (FAITH_STEPS + 1)} more passes (a few seconds on a CPU).",
+        )
+        if on:
+            faithfulness_panel(faithfulness_of(model, res, res["key"], which), class_name)
+        else:
+            st.caption(
+                "Turn it on for the deletion and insertion curves: does P(class) fall when the "
+                "map's brightest pixels go, and come back when only they are shown?"
+            )
 
 
 @st.cache_data(show_spinner="Scoring every method…", max_entries=4)
