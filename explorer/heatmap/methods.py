@@ -23,7 +23,7 @@ from explorer.heatmap.maps import ClassIndexError, capture
 CAM_METHODS = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "scorecam", "eigencam")
 GRADIENT_METHODS = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam")
 SLOW_METHODS = ("scorecam",)  # one forward pass per channel
-SCORE_BATCH = 64  # masked images per forward pass in Score-CAM
+SCORE_BATCH = 32  # masked images per pass: 64 cost ~7 % more CPU time here (cache), 16 no less
 EPS = 1e-8  # keeps divisions by an all-zero channel finite (torchcam's value)
 
 METHOD_NOTES = {
