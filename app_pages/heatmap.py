@@ -60,6 +60,7 @@ THUMB = 128  # pixels per side of the small channel maps
 MAX_CELLS = 4096  # rows/columns a URL may ask for (any real map is smaller)
 MAX_CLASSES = 100_000  # a class index a URL may ask for (checked against the model's classes)
 OWN_SIZE = 0  # the input size not chosen yet: the model's own (a checkpoint's, else 352)
+MIN_MAP_SIZE = 96  # the smallest trained size whose last map has 3×3 cells (stride 32)
 
 
 # --- models and cached results ------------------------------------------------------------------
@@ -165,7 +166,11 @@ def model_options() -> dict[str, Any]:
     labels = {CKPT + c["name"]: f"{c['name']} (your checkpoint)" for c in good}
     labels |= {CKPT + c["name"]: f"{c['name']} (unreadable)" for c in checkpoints if "error" in c}
     labels |= {IMAGENET: imagenet, RANDOM: f"resnet34, {RANDOM_LABEL}"}
-    default = CKPT + good[0]["name"] if good else IMAGENET if cached else RANDOM
+    # The newest checkpoint whose maps have cells to tell apart (a smoke run's 32 px model makes
+    # the last layer's map 1×1), else the newest at all.
+    sharp = [c for c in good if int(c.get("size") or 224) >= MIN_MAP_SIZE]
+    newest = (sharp or good)[0]["name"] if good else None
+    default = CKPT + newest if newest else IMAGENET if cached else RANDOM
     return {
         "choices": [CKPT + c["name"] for c in checkpoints] + [IMAGENET, RANDOM],
         "labels": labels,
@@ -216,7 +221,11 @@ def model_section(opt: dict[str, Any]) -> tuple[str, str, int]:
             "the network (offline it says so within seconds)."
         )
     if choice == RANDOM:
-        st.warning(f"resnet34 with {RANDOM_LABEL}. Train a model or go online for meaningful maps.")
+        st.warning(
+            f"resnet34 with {RANDOM_LABEL}. Train a model or go online for meaningful maps: "
+            "offline, the Training page's **demo** recipe (synthetic shapes, ending at 96 px; "
+            "about 15-25 minutes on 2 CPU cores) gives this page a model whose maps mean something."
+        )
     if str(choice).startswith(CKPT) and choice in opt["sizes"] and int(size) != own:
         st.warning(
             f"This checkpoint was trained at {own} px. At {size} px every object looks "

@@ -4,6 +4,7 @@ settings come from a link and bad links fall back with one sentence."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -367,6 +368,16 @@ def oracle_input(size: int = 64):
     x, _ = hm.prepare(sample_images()["chelsea"], size, [0.5] * 3, [0.25] * 3)
     model, _ = models.load("shapes64")
     return model, x
+
+
+def test_the_default_model_is_the_newest_with_cells_to_tell_apart(app_test, monkeypatch, tmp_path):
+    monkeypatch.setenv("EXPLORER_HOME", str(tmp_path))
+    demo = save_shapes_ckpt("demo96", 96)
+    time.sleep(0.05)  # saved later: the newest of all
+    save_shapes_ckpt("smoke32", 32)
+    at = app_test("heatmap")
+    assert at.selectbox(key="heatmap_model").value == demo  # not the 1×1-map smoke run
+    assert at.selectbox(key="heatmap_size").value == 96
 
 
 def test_method_switching_shows_each_map_with_its_faithfulness(app_test, shapes_ckpt):
