@@ -291,7 +291,7 @@ def trained_home(tmp_path_factory):
     try:
         save_run(tiny_config())
         save_shapes_ckpt("shapes96", 96, seed=1)
-        save_shapes_ckpt("shapes64", 64)  # the newest: the page's default model
+        save_shapes_ckpt("shapes64", 64)  # the newest, but under 96 px: not the default
         assert (paths.runs_dir() / "run-1" / "config.json").is_file()
         json.loads((paths.runs_dir() / "run-1" / "config.json").read_text())
     finally:
@@ -361,7 +361,9 @@ def test_methods_faithfulness_training_row_and_top_losses(
     ctx = browser.new_context(viewport={"width": 1400, "height": 1600})
     pg = ctx.new_page()
     pg.set_default_timeout(180_000)
-    pg.goto(f"{trained_server}/heatmap?layer=0.6&view=Grad-CAM&map=hirescam&faith=1")
+    # The 64 px model by name: unnamed, the page opens the newest checkpoint trained at >= 96 px.
+    link = "model=ckpt:shapes64&layer=0.6&view=Grad-CAM&map=hirescam&faith=1"
+    pg.goto(f"{trained_server}/heatmap?{link}")
     wait_for_run(pg)
     assert shown(pg, "heatmap_model").startswith("shapes64")
     assert shown(pg, "heatmap_map") == "HiResCAM"
