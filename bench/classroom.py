@@ -18,12 +18,22 @@ while the server used little waited for the browsers, which share these cores), 
 `rss_growth_mb` is what the N sessions add to the warmed server (the target); from the idle server
 it is `rss_growth_from_idle_mb`. N = 1, 4, 8 by default (16 with --sixteen); one JSON line last.
 
+With `--clients ws` each session is instead a Python client speaking Streamlit's own websocket
+protocol (bench/streamlit_ws.py: BackMsg reruns with the page's script hash and widget states,
+timed from sending to `script_finished`), all in this process: in the browser mode the Chromium
+tabs used ~10× the server's CPU on the same 2 cores, so the latency measured was mostly theirs.
+These clients draw nothing, fetch no media and skip the stepper hover (a browser-only step); the
+rest of the tour, the checks and the fields are the same ("clients": "ws", `client_cpu_s`).
+
 Run: .venv/bin/python bench/classroom.py [--sessions 1 8] [--sixteen] [--cold] [--budget-s 900]
+        [--clients browser|ws]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import math
 import os
@@ -36,6 +46,7 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright_kit import ARGS, CHROMIUM, serve, wait_for_run
+from streamlit_ws import RUN_TIMEOUT_S, Session
 
 MAX_SESSIONS = 16
 ROTATE = ".st-key-augment_max_rotate input[type='range']"
@@ -43,6 +54,7 @@ STEPPER = ".st-key-convolve_stepper canvas.cs-output"
 LAYER = "m[0][5]: layer2 (stride 8)"
 POSITION = ".st-key-convolve_stepper .cs-pos"
 HOVER_TIMEOUT_S = 30
+WS_TOUR_TIMEOUT_S = 600  # a protocol tour that has not ended by then fails the bench
 
 
 def tree(pid: int) -> list[int]:
@@ -303,6 +315,34 @@ def quantiles(values: list[float]) -> dict[str, float]:
     }
 
 
+def report(
+    n: int, lat: Latencies, bad: int, crossed: int, lost: int, warm: bool, rss: tuple, t0: float
+) -> dict:
+    """The fields both kinds of client report; `rss`: (idle, warmed, end) MB, `t0`: the timed
+    tour's start (monotonic)."""
+    rss0, rss_warm, rss1 = rss
+    kinds: dict[str, list[float]] = {}
+    for kind, t in lat:
+        kinds.setdefault(kind, []).append(t)
+    return {
+        "sessions": n,
+        "interactions": len(lat),
+        **quantiles([t for _, t in lat]),
+        "errors": bad,
+        "cross_talk": crossed,
+        "state_lost": lost,
+        "warmed": warm,
+        "rss_idle_mb": rss0,
+        "rss_warm_mb": rss_warm,
+        "rss_end_mb": rss1,
+        "rss_growth_mb": round(rss1 - rss_warm, 1),  # the target: what the sessions add
+        "rss_growth_from_idle_mb": round(rss1 - rss0, 1),
+        "wall_s": round(time.monotonic() - t0, 1),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "by_kind": {k: quantiles(v) for k, v in kinds.items()},
+    }
+
+
 def new_page(browser) -> Page:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.add_init_script(WATCH)
@@ -330,37 +370,119 @@ def one_class(n: int, pw, warm: bool = True) -> dict:
         lat, bad, crossed, lost = tour(pages, url)
         server_by_kind, METER[:] = METER[0].by_kind, []
         rss1, (server1, browser1) = rss_mb(proc.pid), cpu_split(proc.pid)
-        kinds: dict[str, list[float]] = {}
-        for kind, t in lat:
-            kinds.setdefault(kind, []).append(t)
-        return {
-            "sessions": n,
-            "interactions": len(lat),
-            **quantiles([t for _, t in lat]),
-            "errors": bad,
-            "cross_talk": crossed,
-            "state_lost": lost,
-            "warmed": warm,
-            "rss_idle_mb": rss0,
-            "rss_warm_mb": rss_warm,
-            "rss_end_mb": rss1,
-            "rss_growth_mb": round(rss1 - rss_warm, 1),  # the target: what the sessions add
-            "rss_growth_from_idle_mb": round(rss1 - rss0, 1),
-            "wall_s": round(time.monotonic() - t0, 1),
-            # Where the 2 cores went during the timed tour (the rest: other processes).
-            "server_cpu_s": round(server1 - server0, 1),
-            "browser_cpu_s": round(browser1 - browser0, 1),
-            "load_avg_1m": round(os.getloadavg()[0], 2),
-            "by_kind": {k: quantiles(v) for k, v in kinds.items()},
-            # The server's CPU seconds per kind, over all sessions: next to by_kind it says
-            # whether a step waited for the server or for the browsers on the same cores.
-            "server_cpu_by_kind": server_by_kind,
-            "warmup_by_kind": {k: round(t, 3) for k, t in warm_lat},
-        }
+        out = report(n, lat, bad, crossed, lost, warm, (rss0, rss_warm, rss1), t0)
+        out["clients"] = "browser"
+        # Where the 2 cores went during the timed tour (the rest: other processes).
+        out["server_cpu_s"] = round(server1 - server0, 1)
+        out["browser_cpu_s"] = round(browser1 - browser0, 1)
+        # The server's CPU seconds per kind, over all sessions: next to by_kind it says
+        # whether a step waited for the server or for the browsers on the same cores.
+        out["server_cpu_by_kind"] = server_by_kind
+        out["warmup_by_kind"] = {k: round(t, 3) for k, t in warm_lat}
+        return out
     finally:
         browser.close()
         proc.terminate()
         proc.wait(timeout=30)
+
+
+# --clients ws: each session is a Python client speaking Streamlit's websocket protocol
+# (bench/streamlit_ws.py), all in this one process, so the cores go to the server. It draws
+# nothing and fetches no media, and the stepper hover (browser-only, no rerun) is not toured.
+async def ws_step(sessions: list[Session], kind: str, action, latencies: Latencies) -> None:
+    """Every session does `action` at once; each one's time from sending to its run's end."""
+    before = METER[0].now() if METER else 0.0
+
+    async def one(i: int, s: Session) -> float:
+        try:
+            return await action(i, s)
+        except TimeoutError:
+            return float(RUN_TIMEOUT_S)  # no run came back: counted as the whole time allowed
+
+    times = await asyncio.gather(*(one(i, s) for i, s in enumerate(sessions)))
+    latencies += [(kind, t) for t in times]
+    if METER:
+        m = METER[0]
+        m.by_kind[kind] = round(m.by_kind.get(kind, 0.0) + m.now() - before, 2)
+
+
+async def ws_tour(url: str, n: int) -> tuple[Latencies, int, int, int]:
+    """The browser tour's steps, over the protocol; (latencies, errors, cross-talk, lost)."""
+    lat: Latencies = []
+    sessions: list[Session] = []
+
+    async def load(i: int, s: Session) -> float:
+        t0 = time.monotonic()  # a new session: connecting is part of its first load
+        sessions[i] = await Session.open(url)
+        await sessions[i].load()
+        return time.monotonic() - t0
+
+    sessions = [None] * n  # type: ignore[list-item]
+    try:
+        await ws_step(sessions, "first load", load, lat)
+        await ws_step(sessions, "open Augmentation", lambda i, s: s.open_page("augment"), lat)
+        names = list(sessions[0].widget("sidebar_sample").proto.options)
+        mine = [names[1 + i % (len(names) - 1)] for i in range(n)]  # never the default
+        pick = lambda i, s: s.set_selectbox("sidebar_sample", mine[i])  # noqa: E731
+        await ws_step(sessions, "pick photo", pick, lat)
+        start = float(sessions[0].value("augment_max_rotate"))
+        rotate = [start + i + 1 for i in range(n)]  # session i: i + 1 steps of 1°
+        nudge = lambda i, s: s.set_slider("augment_max_rotate", rotate[i])  # noqa: E731
+        await ws_step(sessions, "augmentation slider", nudge, lat)
+        moved = [float(s.value("augment_max_rotate")) for s in sessions]
+        await ws_step(sessions, "open Convolution", lambda i, s: s.open_page("convolve"), lat)
+
+        def click(i: int, s: Session):
+            cell = {"row": 1 + i % 4, "col": 2 + i % 5}  # each session its own cell
+            return s.trigger("convolve_stepper", "commit", cell)
+
+        await ws_step(sessions, "stepper click", click, lat)
+        await ws_step(sessions, "open Heatmap", lambda i, s: s.open_page("heatmap"), lat)
+        layer = lambda i, s: s.set_selectbox("heatmap_layer", LAYER)  # noqa: E731
+        await ws_step(sessions, "heatmap layer", layer, lat)
+        await ws_step(sessions, "back to Augmentation", lambda i, s: s.open_page("augment"), lat)
+        crossed = lost = 0
+        for i, s in enumerate(sessions):
+            # The slider is new on this page, so its value is the server's; the sidebar's box
+            # lives on every page, so (as in a browser) it shows what this session sent.
+            seen = (s.value("sidebar_sample"), float(s.value("augment_max_rotate")))
+            if seen == (mine[i], rotate[i]):
+                continue
+            theirs = seen[1] in {rotate[j] for j in range(n) if j != i}
+            crossed += theirs
+            lost += not theirs
+            want = (mine[i], rotate[i])
+            print(f"session {i}: sees {seen}, set {want} (just after: {moved[i]})", file=sys.stderr)
+        return lat, sum(s.errors for s in sessions), crossed, lost
+    finally:
+        for s in sessions:
+            if s is not None:
+                await s.close()
+
+
+def ws_class(n: int, warm: bool = True) -> dict:
+    """One server, N protocol clients touring it at once (see `one_class`)."""
+    home = tempfile.mkdtemp(prefix="classroom-")
+    proc, url = serve(home)
+    try:
+        rss0 = rss_mb(proc.pid)
+        warm_lat = asyncio.run(ws_tour(url, 1))[0] if warm else []
+        rss_warm = rss_mb(proc.pid)
+        t0, (server0, client0) = time.monotonic(), cpu_split(proc.pid)
+        METER[:] = [ServerMeter(proc.pid)]
+        lat, bad, crossed, lost = asyncio.run(asyncio.wait_for(ws_tour(url, n), WS_TOUR_TIMEOUT_S))
+        server_by_kind, METER[:] = METER[0].by_kind, []
+        rss1, (server1, client1) = rss_mb(proc.pid), cpu_split(proc.pid)
+        out = report(n, lat, bad, crossed, lost, warm, (rss0, rss_warm, rss1), t0)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    out["clients"] = "ws"
+    out["server_cpu_s"] = round(server1 - server0, 1)
+    out["client_cpu_s"] = round(client1 - client0, 1)
+    out["server_cpu_by_kind"] = server_by_kind
+    out["warmup_by_kind"] = {k: round(t, 3) for k, t in warm_lat}
+    return out
 
 
 def main() -> None:
@@ -371,17 +493,28 @@ def main() -> None:
     p.add_argument(
         "--cold", action="store_true", help="no warm-up tour: time the server's very first runs"
     )
+    p.add_argument(
+        "--clients",
+        choices=["browser", "ws"],
+        default="browser",
+        help="browser: Playwright contexts in one Chromium; ws: Python clients speaking "
+        "Streamlit's websocket protocol (the cores go to the server)",
+    )
     args = p.parse_args()
     counts = args.sessions + ([16] if args.sixteen else [])
     if any(not 1 <= n <= MAX_SESSIONS for n in counts):
         p.error(f"sessions must be between 1 and {MAX_SESSIONS}")
     results, t0 = [], time.monotonic()
-    with sync_playwright() as pw:
+    # Playwright's driver only for browsers: in ws mode this process is the only client.
+    with sync_playwright() if args.clients == "browser" else contextlib.nullcontext() as pw:
         for n in counts:
             if time.monotonic() - t0 > args.budget_s:
                 print(f"budget spent: N = {n} not run", file=sys.stderr)
                 break
-            results.append(one_class(n, pw, warm=not args.cold))
+            if args.clients == "ws":
+                results.append(ws_class(n, warm=not args.cold))
+            else:
+                results.append(one_class(n, pw, warm=not args.cold))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     print(json.dumps({"bench": "classroom", "results": results}))
 
