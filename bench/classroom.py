@@ -443,12 +443,17 @@ async def ws_tour(url: str, n: int) -> tuple[Latencies, int, int, int]:
         await ws_step(sessions, "back to Augmentation", lambda i, s: s.open_page("augment"), lat)
         crossed = lost = 0
         for i, s in enumerate(sessions):
-            # The slider is new on this page, so its value is the server's; the sidebar's box
-            # lives on every page, so (as in a browser) it shows what this session sent.
-            seen = (s.value("sidebar_sample"), float(s.value("augment_max_rotate")))
+            # What the server drew: the slider is new on this page, so its value is the
+            # server's; the sidebar's box shows what this session sent, so the photo is read
+            # from the caption the server wrote under it ("<name> · <w>×<h>").
+            photo = (s.sidebar_captions or ["(no caption)"])[0].split(" · ")[0]
+            seen = (photo, float(s.value("augment_max_rotate")))
             if seen == (mine[i], rotate[i]):
                 continue
-            theirs = seen[1] in {rotate[j] for j in range(n) if j != i}
+            others = {(mine[j], rotate[j]) for j in range(n) if j != i}
+            theirs = (photo != mine[i] and photo in {m for m, _ in others}) or seen[1] in {
+                r for _, r in others
+            }
             crossed += theirs
             lost += not theirs
             want = (mine[i], rotate[i])

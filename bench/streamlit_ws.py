@@ -30,6 +30,7 @@ WIDGETS = ("slider", "selectbox", "bidi_component")
 MAX_MESSAGE = 64 * 2**20  # a ForwardMsg larger than this is an error, not a hang
 QUIET_S = 0.3  # after a run ends, how long a rerun it queued may take to start
 RUN_TIMEOUT_S = 180  # a run that has not ended by then raises TimeoutError
+SIDEBAR = 1  # RootContainer.SIDEBAR: the first index of a sidebar element's delta path
 FINISHED, RUNNING = 1, 2  # what one ForwardMsg says about the run (else 0)
 
 
@@ -55,6 +56,7 @@ class Session:
     errors: int = 0  # exception elements received
     drawn: set[str] = field(default_factory=set)  # widget ids the current run drew
     deltas: int = 0  # deltas received (all runs)
+    sidebar_captions: list[str] = field(default_factory=list)  # the latest run's, in the sidebar
 
     @classmethod
     async def open(cls, base_url: str) -> Session:
@@ -137,6 +139,7 @@ class Session:
         t0 = time.monotonic()
         await self.ws.send(msg.SerializeToString())
         self.drawn = set()
+        self.sidebar_captions = []
         await self._until_finished()
         if not msg.rerun_script.fragment_id:  # the frontend forgets widgets a full run left out
             self.values = {i: v for i, v in self.values.items() if i in self.drawn}
@@ -180,6 +183,8 @@ class Session:
             what = el.WhichOneof("type")
             if what == "exception":
                 self.errors += 1
+            elif what == "imgs" and fm.metadata.delta_path[:1] == [SIDEBAR]:
+                self.sidebar_captions.extend(i.caption for i in el.imgs.imgs)
             elif what in WIDGETS:
                 proto = getattr(el, what)
                 key = proto.id.rsplit("-", 1)[-1]  # "$$ID-<hash>-<key>"
